@@ -64,8 +64,12 @@ def pair(op: str, name: str, value: int | Sequence[int], minimum: int = 1) -> tu
 
 
 def check_batch_indices(op: str, name: str, batch_index: torch.Tensor, batch: int) -> None:
-    """Column 0 of a roi/box tensor holds whole numbers in [0, batch)."""
-    if batch_index.numel() == 0:
+    """Column 0 of a roi/box tensor holds whole numbers in [0, batch).
+
+    Skipped while torch.compile traces (a data-dependent check would break the graph); the compiled kernels
+    check the indices again before using them.
+    """
+    if batch_index.numel() == 0 or torch.compiler.is_compiling():
         return
     if not torch.isfinite(batch_index).all() or (batch_index != batch_index.floor()).any():
         raise ValueError(f"{op}: `{name}`[:, 0] must hold whole batch indices")

@@ -1,0 +1,261 @@
+// PrRoIPool on the CPU. The math is in kernels/prroi_pool.h; this file tabulates the per-roi axis
+// weights once and runs the separable sums in parallel:
+//   forward            parallel over (roi, channel)
+//   grad of features   parallel over (image, channel) planes, each visiting the rois of its image: no races
+//   grad of rois       parallel over rois, summing over channels
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "kernels/prroi_pool.h"
+
+namespace tracking {
+namespace {
+
+using namespace prroi;
+
+// The weights of the bins of one roi along one axis: bin p covers pixels [begin[p], end[p]) with weights
+// w[offset[p] ...].
+template <typename T>
+struct AxisTable {
+  std::vector<int64_t> begin, end, offset;
+  std::vector<T> w;
+
+  template <typename Weight>
+  void add(const Weight& weight, int64_t size) {
+    int64_t b, e;
+    weight.support(size, b, e);
+    begin.push_back(b);
+    end.push_back(e);
+    offset.push_back(static_cast<int64_t>(w.size()));
+    for (int64_t i = b; i < e; ++i) w.push_back(weight(i));
+  }
+  TableWeight<T> operator[](int64_t p) const { return {w.data() + offset[p], begin[p], end[p]}; }
+};
+
+// Everything the loops need about one roi, computed once.
+template <typename T>
+struct RoiTables {
+  int64_t image = 0;
+  bool finite = true;
+  Bin<T> first_bin{};               // bin (0, 0): its area is the area of every bin
+  T X1 = 0, Y1 = 0, X2 = 0, Y2 = 0;  // scaled corners
+  AxisTable<T> wy, wx;              // bin weights per bin row / column
+  AxisTable<T> hy1, hy2, hx1, hx2;  // hat weights at the bin edges (roi gradients only)
+};
+
+template <typename T>
+RoiTables<T> make_tables(const T* roi, double scale, int64_t ph, int64_t pw, int64_t H, int64_t W, bool edges) {
+  RoiTables<T> t;
+  t.image = static_cast<int64_t>(roi[0]);
+  t.X1 = roi[1] * T(scale);
+  t.Y1 = roi[2] * T(scale);
+  t.X2 = roi[3] * T(scale);
+  t.Y2 = roi[4] * T(scale);
+  t.finite = roi_is_finite(t.X1, t.Y1, t.X2, t.Y2);
+  if (!t.finite) return t;
+  t.first_bin = roi_bin(t.X1, t.Y1, t.X2, t.Y2, 0, 0, ph, pw);
+  if (!(t.first_bin.area > T(0))) return t;
+  for (int64_t p = 0; p < ph; ++p) {
+    const Bin<T> b = roi_bin(t.X1, t.Y1, t.X2, t.Y2, p, 0, ph, pw);
+    t.wy.add(BinWeight<T>{b.y1, b.y2}, H);
+    if (edges) {
+      t.hy1.add(HatWeight<T>{b.y1}, H);
+      t.hy2.add(HatWeight<T>{b.y2}, H);
+    }
+  }
+  for (int64_t q = 0; q < pw; ++q) {
+    const Bin<T> b = roi_bin(t.X1, t.Y1, t.X2, t.Y2, 0, q, ph, pw);
+    t.wx.add(BinWeight<T>{b.x1, b.x2}, W);
+    if (edges) {
+      t.hx1.add(HatWeight<T>{b.x1}, W);
+      t.hx2.add(HatWeight<T>{b.x2}, W);
+    }
+  }
+  return t;
+}
+
+template <typename T>
+std::vector<RoiTables<T>> make_all_tables(const at::Tensor& rois, double scale, int64_t ph, int64_t pw, int64_t H,
+                                          int64_t W, bool edges) {
+  const int64_t K = rois.size(0);
+  std::vector<RoiTables<T>> tables(K);
+  const T* r = rois.data_ptr<T>();
+  at::parallel_for(0, K, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t k = begin; k < end; ++k) tables[k] = make_tables(r + 5 * k, scale, ph, pw, H, W, edges);
+  });
+  return tables;
+}
+
+void check_args(const at::Tensor& features, const at::Tensor& rois, int64_t ph, int64_t pw, double scale) {
+  TORCH_CHECK(features.dim() == 4, "prroi_pool2d: features must be [N,C,H,W], got ", features.sizes());
+  TORCH_CHECK(rois.dim() == 2 && rois.size(1) == 5, "prroi_pool2d: rois must be [K,5], got ", rois.sizes());
+  TORCH_CHECK(features.scalar_type() == rois.scalar_type(), "prroi_pool2d: features (", features.scalar_type(),
+              ") and rois (", rois.scalar_type(), ") must have the same dtype");
+  TORCH_CHECK(features.device() == rois.device(), "prroi_pool2d: features and rois must be on the same device");
+  TORCH_CHECK(at::isFloatingType(features.scalar_type()), "prroi_pool2d: features must be floating point");
+  TORCH_CHECK(ph > 0 && pw > 0, "prroi_pool2d: pooled sizes must be > 0, got ", ph, "x", pw);
+  TORCH_CHECK(std::isfinite(scale) && scale > 0, "prroi_pool2d: spatial_scale must be finite and > 0, got ", scale);
+}
+
+// Batch indices must be whole numbers in [0, N): they index memory.
+template <typename T>
+void check_batch_indices(const at::Tensor& rois, int64_t N) {
+  const T* r = rois.data_ptr<T>();
+  for (int64_t k = 0; k < rois.size(0); ++k) {
+    const T b = r[5 * k];
+    TORCH_CHECK(b >= T(0) && b < T(N) && b == std::floor(b), "prroi_pool2d: rois[", k, ", 0] = ", b,
+                " is not a batch index in [0, ", N, ")");
+  }
+}
+
+at::Tensor forward_cpu(const at::Tensor& features_in, const at::Tensor& rois_in, int64_t ph, int64_t pw,
+                       double scale) {
+  check_args(features_in, rois_in, ph, pw, scale);
+  const at::Tensor features = features_in.contiguous();
+  const at::Tensor rois = rois_in.contiguous();
+  const int64_t N = features.size(0), C = features.size(1), H = features.size(2), W = features.size(3);
+  const int64_t K = rois.size(0);
+  at::Tensor output = at::zeros({K, C, ph, pw}, features.options());
+  if (K == 0 || C == 0) return output;
+  AT_DISPATCH_FLOATING_TYPES(features.scalar_type(), "prroi_pool2d_forward_cpu", [&] {
+    check_batch_indices<scalar_t>(rois, N);
+    const auto tables = make_all_tables<scalar_t>(rois, scale, ph, pw, H, W, /*edges=*/false);
+    const scalar_t* f = features.data_ptr<scalar_t>();
+    scalar_t* out = output.data_ptr<scalar_t>();
+    const int64_t grain = std::max<int64_t>(1, 4096 / (ph * pw * 16));
+    at::parallel_for(0, K * C, grain, [&](int64_t begin, int64_t end) {
+      for (int64_t kc = begin; kc < end; ++kc) {
+        const RoiTables<scalar_t>& t = tables[kc / C];
+        scalar_t* o = out + kc * ph * pw;
+        if (!t.finite) {
+          std::fill(o, o + ph * pw, std::numeric_limits<scalar_t>::quiet_NaN());
+          continue;
+        }
+        if (!(t.first_bin.area > scalar_t(0))) continue;  // stays 0
+        const scalar_t inv_area = scalar_t(1) / t.first_bin.area;
+        const scalar_t* plane = f + (t.image * C + kc % C) * H * W;
+        for (int64_t p = 0; p < ph; ++p)
+          for (int64_t q = 0; q < pw; ++q)
+            o[p * pw + q] = separable_sum<scalar_t>(plane, H, W, t.wy[p], t.wx[q]) * inv_area;
+      }
+    });
+  });
+  return output;
+}
+
+template <typename T>
+void features_grad(const std::vector<RoiTables<T>>& tables, const T* g, int64_t N, int64_t C, int64_t H, int64_t W,
+                   int64_t ph, int64_t pw, T* grad_f) {
+  std::vector<std::vector<int64_t>> rois_of_image(N);
+  for (int64_t k = 0; k < static_cast<int64_t>(tables.size()); ++k) rois_of_image[tables[k].image].push_back(k);
+  const auto add = [](T* dst, T v) { *dst += v; };
+  at::parallel_for(0, N * C, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t nc = begin; nc < end; ++nc) {
+      const int64_t n = nc / C, c = nc % C;
+      T* plane = grad_f + nc * H * W;
+      for (const int64_t k : rois_of_image[n]) {
+        const RoiTables<T>& t = tables[k];
+        if (!t.finite || !(t.first_bin.area > T(0))) continue;
+        const T inv_area = T(1) / t.first_bin.area;
+        const T* gk = g + (k * C + c) * ph * pw;
+        for (int64_t p = 0; p < ph; ++p)
+          for (int64_t q = 0; q < pw; ++q)
+            if (gk[p * pw + q] != T(0))
+              separable_scatter<T>(plane, H, W, t.wy[p], t.wx[q], gk[p * pw + q] * inv_area, add);
+      }
+    }
+  });
+}
+
+template <typename T>
+void rois_grad(const std::vector<RoiTables<T>>& tables, const T* g, const T* f, const T* out, int64_t C, int64_t H,
+               int64_t W, int64_t ph, int64_t pw, double scale, T* grad_r) {
+  const int64_t K = static_cast<int64_t>(tables.size());
+  at::parallel_for(0, K, 1, [&](int64_t begin, int64_t end) {
+    // Per bin, summed over channels: g * edge integral at y1, y2, x1, x2, and g * out.
+    std::vector<T> acc(static_cast<size_t>(5 * ph * pw));
+    for (int64_t k = begin; k < end; ++k) {
+      const RoiTables<T>& t = tables[k];
+      T* gr = grad_r + 5 * k;
+      if (!t.finite || !(t.first_bin.area > T(0))) continue;
+      std::fill(acc.begin(), acc.end(), T(0));
+      for (int64_t c = 0; c < C; ++c) {
+        const T* plane = f + (t.image * C + c) * H * W;
+        const T* gk = g + (k * C + c) * ph * pw;
+        const T* ok = out + (k * C + c) * ph * pw;
+        for (int64_t p = 0; p < ph; ++p)
+          for (int64_t q = 0; q < pw; ++q) {
+            const T gv = gk[p * pw + q];
+            if (gv == T(0)) continue;
+            T ey1, ey2, ex1, ex2;
+            bin_edge_integrals<T>(plane, H, W, t.wy[p], t.wx[q], t.hy1[p], t.hy2[p], t.hx1[q], t.hx2[q], ey1, ey2,
+                                  ex1, ex2);
+            T* a = acc.data() + 5 * (p * pw + q);
+            a[0] += gv * ey1;
+            a[1] += gv * ey2;
+            a[2] += gv * ex1;
+            a[3] += gv * ex2;
+            a[4] += gv * ok[p * pw + q];
+          }
+      }
+      T dX1 = 0, dY1 = 0, dX2 = 0, dY2 = 0;
+      for (int64_t p = 0; p < ph; ++p)
+        for (int64_t q = 0; q < pw; ++q) {
+          const T* a = acc.data() + 5 * (p * pw + q);
+          const Bin<T> b = roi_bin(t.X1, t.Y1, t.X2, t.Y2, p, q, ph, pw);
+          accumulate_roi_grad(bin_edge_grads(b, a[0], a[1], a[2], a[3], a[4]), p, q, ph, pw, dX1, dY1, dX2, dY2);
+        }
+      gr[1] = dX1 * T(scale);
+      gr[2] = dY1 * T(scale);
+      gr[3] = dX2 * T(scale);
+      gr[4] = dY2 * T(scale);
+    }
+  });
+}
+
+std::tuple<at::Tensor, at::Tensor> backward_cpu(const at::Tensor& grad_in, const at::Tensor& features_in,
+                                                const at::Tensor& rois_in, const at::Tensor& output_in, int64_t ph,
+                                                int64_t pw, double scale, bool need_features_grad,
+                                                bool need_rois_grad) {
+  check_args(features_in, rois_in, ph, pw, scale);
+  const at::Tensor features = features_in.contiguous();
+  const at::Tensor rois = rois_in.contiguous();
+  const int64_t N = features.size(0), C = features.size(1), H = features.size(2), W = features.size(3);
+  const int64_t K = rois.size(0);
+  const std::vector<int64_t> out_shape{K, C, ph, pw};
+  TORCH_CHECK(grad_in.sizes() == out_shape && output_in.sizes() == out_shape,
+              "prroi_pool2d backward: grad_output and output must be [K,C,ph,pw] = ", out_shape, ", got ",
+              grad_in.sizes(), " and ", output_in.sizes());
+  TORCH_CHECK(grad_in.scalar_type() == features.scalar_type() && output_in.scalar_type() == features.scalar_type(),
+              "prroi_pool2d backward: grad_output and output must have the dtype of features");
+  const at::Tensor grad = grad_in.contiguous();
+  const at::Tensor output = output_in.contiguous();
+  at::Tensor grad_features = at::zeros_like(features);
+  at::Tensor grad_rois = at::zeros_like(rois);
+  if (K == 0 || C == 0 || (!need_features_grad && !need_rois_grad)) return {grad_features, grad_rois};
+  AT_DISPATCH_FLOATING_TYPES(features.scalar_type(), "prroi_pool2d_backward_cpu", [&] {
+    check_batch_indices<scalar_t>(rois, N);
+    const auto tables = make_all_tables<scalar_t>(rois, scale, ph, pw, H, W, need_rois_grad);
+    if (need_features_grad)
+      features_grad<scalar_t>(tables, grad.data_ptr<scalar_t>(), N, C, H, W, ph, pw,
+                              grad_features.data_ptr<scalar_t>());
+    if (need_rois_grad)
+      rois_grad<scalar_t>(tables, grad.data_ptr<scalar_t>(), features.data_ptr<scalar_t>(),
+                          output.data_ptr<scalar_t>(), C, H, W, ph, pw, scale, grad_rois.data_ptr<scalar_t>());
+  });
+  return {grad_features, grad_rois};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(tracking, CPU, m) {
+  m.impl("prroi_pool2d", &forward_cpu);
+  m.impl("_prroi_pool2d_backward", &backward_cpu);
+}
+
+}  // namespace tracking

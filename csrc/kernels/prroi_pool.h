@@ -1,0 +1,216 @@
+// Precise RoI pooling: the per-element math shared by the CPU loops and the CUDA kernels.
+//
+// Conventions. A feature plane F is [H, W]; feature pixel (i, j) sits at continuous coordinate (y=i, x=j)
+// (no half-pixel offset). The map is extended to the plane by bilinear interpolation with F = 0 outside
+// [0, H-1] x [0, W-1], i.e. f(y, x) = sum_ij F[i, j] hat(y - i) hat(x - j), hat(t) = max(0, 1 - |t|).
+// A bin [y1, y2] x [x1, x2] pools the exact integral of f over the bin divided by the bin area:
+//     integral = sum_i sum_j wy(i) F[i, j] wx(j),  wy(i) = HatCdf(y2 - i) - HatCdf(y1 - i)
+// (the bilinear interpolant is separable). A roi (x1, y1, x2, y2), scaled by spatial_scale, is split into
+// pooled_h x pooled_w equal bins; a roi with non-positive width or height pools to 0 everywhere.
+#pragma once
+
+#include <c10/macros/Macros.h>
+
+#include <cmath>
+#include <cstdint>
+
+namespace tracking {
+namespace prroi {
+
+// Hat function max(0, 1 - |t|): the weight of pixel 0 at coordinate t.
+template <typename T>
+C10_HOST_DEVICE inline T hat(T t) {
+  t = t < T(0) ? -t : t;
+  return t < T(1) ? T(1) - t : T(0);
+}
+
+// Integral of the hat function from -inf to t.
+template <typename T>
+C10_HOST_DEVICE inline T hat_cdf(T t) {
+  if (t <= T(-1)) return T(0);
+  if (t <= T(0)) {
+    const T u = t + T(1);
+    return T(0.5) * u * u;
+  }
+  if (t < T(1)) {
+    const T u = T(1) - t;
+    return T(1) - T(0.5) * u * u;
+  }
+  return T(1);
+}
+
+// Weight of pixel i in the integral over [lo, hi] along one axis.
+template <typename T>
+C10_HOST_DEVICE inline T bin_weight(T lo, T hi, int64_t i) {
+  return hat_cdf(hi - T(i)) - hat_cdf(lo - T(i));
+}
+
+// Pixels [begin, end) of an axis of `size` pixels whose weight for [lo, hi] can be non-zero
+// (lo - 1 < i < hi + 1), clipped to the map. Safe for any finite or non-finite lo/hi: everything is
+// clamped in floating point before conversion, and a non-finite or empty interval gives begin == end.
+template <typename T>
+C10_HOST_DEVICE inline void axis_support(T lo, T hi, int64_t size, int64_t& begin, int64_t& end) {
+  begin = end = 0;
+  if (!(lo <= hi) || !(hi - lo < T(1e30))) return;  // NaN, reversed or infinite
+  T b = ::floor(lo);
+  T e = ::ceil(hi) + T(1);
+  b = b < T(0) ? T(0) : (b > T(size) ? T(size) : b);
+  e = e < T(0) ? T(0) : (e > T(size) ? T(size) : e);
+  begin = static_cast<int64_t>(b);
+  end = static_cast<int64_t>(e);
+}
+
+// The same support for the hat function centred at t: pixels floor(t) and floor(t) + 1, clipped.
+template <typename T>
+C10_HOST_DEVICE inline void hat_support(T t, int64_t size, int64_t& begin, int64_t& end) {
+  axis_support(t, t, size, begin, end);
+}
+
+// Weight functors along one axis, so one separable summation serves the bin integral and its
+// derivatives with respect to the bin edges.
+template <typename T>
+struct BinWeight {  // integral of the hat over [lo, hi]
+  T lo, hi;
+  C10_HOST_DEVICE T operator()(int64_t i) const { return bin_weight(lo, hi, i); }
+  C10_HOST_DEVICE void support(int64_t size, int64_t& b, int64_t& e) const { axis_support(lo, hi, size, b, e); }
+};
+
+template <typename T>
+struct HatWeight {  // the hat itself at t: derivative of a bin integral w.r.t. an edge at t
+  T t;
+  C10_HOST_DEVICE T operator()(int64_t i) const { return hat(t - T(i)); }
+  C10_HOST_DEVICE void support(int64_t size, int64_t& b, int64_t& e) const { hat_support(t, size, b, e); }
+};
+
+// Precomputed weights of pixels [begin, end) (already clipped to the map): the CPU loops tabulate
+// BinWeight / HatWeight once per roi and sum with the same separable_sum as the CUDA kernels.
+template <typename T>
+struct TableWeight {
+  const T* w;
+  int64_t begin, end;
+  C10_HOST_DEVICE T operator()(int64_t i) const { return w[i - begin]; }
+  C10_HOST_DEVICE void support(int64_t, int64_t& b, int64_t& e) const {
+    b = begin;
+    e = end;
+  }
+};
+
+// sum_i sum_j wy(i) plane[i * W + j] wx(j) over the supports of wy and wx. Accumulates in Acc.
+template <typename Acc, typename T, typename WY, typename WX>
+C10_HOST_DEVICE inline Acc separable_sum(const T* plane, int64_t H, int64_t W, const WY& wy, const WX& wx) {
+  int64_t yb, ye, xb, xe;
+  wy.support(H, yb, ye);
+  wx.support(W, xb, xe);
+  Acc total = Acc(0);
+  for (int64_t i = yb; i < ye; ++i) {
+    const Acc a = static_cast<Acc>(wy(i));
+    if (a == Acc(0)) continue;
+    Acc row = Acc(0);
+    for (int64_t j = xb; j < xe; ++j) row += static_cast<Acc>(plane[i * W + j]) * static_cast<Acc>(wx(j));
+    total += a * row;
+  }
+  return total;
+}
+
+// The geometry of bin (p, q) of a roi whose scaled corners are (X1, Y1, X2, Y2).
+template <typename T>
+struct Bin {
+  T y1, x1, y2, x2;  // bin edges in feature coordinates
+  T area;            // (y2 - y1) * (x2 - x1); 0 for a degenerate roi
+};
+
+template <typename T>
+C10_HOST_DEVICE inline Bin<T> roi_bin(T X1, T Y1, T X2, T Y2, int64_t p, int64_t q, int64_t ph, int64_t pw) {
+  const T roi_h = Y2 - Y1 > T(0) ? Y2 - Y1 : T(0);
+  const T roi_w = X2 - X1 > T(0) ? X2 - X1 : T(0);
+  const T bin_h = roi_h / T(ph);
+  const T bin_w = roi_w / T(pw);
+  Bin<T> b;
+  b.y1 = Y1 + T(p) * bin_h;
+  b.y2 = b.y1 + bin_h;
+  b.x1 = X1 + T(q) * bin_w;
+  b.x2 = b.x1 + bin_w;
+  b.area = bin_h * bin_w;
+  return b;
+}
+
+// True when every roi coordinate is finite (a non-finite roi pools to NaN and gets zero gradients).
+// (x - x == 0 is false exactly for NaN and +-inf, on host and device alike.)
+template <typename T>
+C10_HOST_DEVICE inline bool roi_is_finite(T X1, T Y1, T X2, T Y2) {
+  return X1 - X1 == T(0) && Y1 - Y1 == T(0) && X2 - X2 == T(0) && Y2 - Y2 == T(0);
+}
+
+// Pooled value of one bin of one plane: integral / area, 0 for a zero-area bin.
+template <typename Acc, typename T>
+C10_HOST_DEVICE inline Acc bin_value(const T* plane, int64_t H, int64_t W, const Bin<Acc>& b) {
+  if (!(b.area > Acc(0))) return Acc(0);
+  return separable_sum<Acc>(plane, H, W, BinWeight<Acc>{b.y1, b.y2}, BinWeight<Acc>{b.x1, b.x2}) / b.area;
+}
+
+// Gradient of sum_{c} g_c * out_c(bin) w.r.t. the bin edges, from channel-accumulated quantities:
+//   gy1 = sum_c g_c * int_x f_c(y1, x) dx, gy2, gx1, gx2 likewise (edge integrals, see bin_edge_integrals)
+//   go  = sum_c g_c * out_c.
+// With out = I / A, A = (y2 - y1)(x2 - x1):  d out / d y2 = (dI/dy2) / A - out / (y2 - y1), and
+// dI/dy2 = +edge integral at y2, dI/dy1 = -edge integral at y1 (same for x).
+template <typename Acc>
+struct EdgeGrads {
+  Acc y1, x1, y2, x2;
+};
+
+template <typename Acc>
+C10_HOST_DEVICE inline EdgeGrads<Acc> bin_edge_grads(const Bin<Acc>& b, Acc gy1, Acc gy2, Acc gx1, Acc gx2, Acc go) {
+  EdgeGrads<Acc> d{Acc(0), Acc(0), Acc(0), Acc(0)};
+  if (!(b.area > Acc(0))) return d;
+  const Acc h = b.y2 - b.y1, w = b.x2 - b.x1;
+  d.y2 = gy2 / b.area - go / h;
+  d.y1 = -gy1 / b.area + go / h;
+  d.x2 = gx2 / b.area - go / w;
+  d.x1 = -gx1 / b.area + go / w;
+  return d;
+}
+
+// Edge integrals of one plane for one bin: int f(y1, x) dx over [x1, x2] (weights hy1 x wx), the same at
+// y2, and int f(y, x1) dy over [y1, y2] (wy x hx1), the same at x2.
+template <typename Acc, typename T, typename BW, typename HW>
+C10_HOST_DEVICE inline void bin_edge_integrals(const T* plane, int64_t H, int64_t W, const BW& wy, const BW& wx,
+                                               const HW& hy1, const HW& hy2, const HW& hx1, const HW& hx2,
+                                               Acc& ey1, Acc& ey2, Acc& ex1, Acc& ex2) {
+  ey1 = separable_sum<Acc>(plane, H, W, hy1, wx);
+  ey2 = separable_sum<Acc>(plane, H, W, hy2, wx);
+  ex1 = separable_sum<Acc>(plane, H, W, wy, hx1);
+  ex2 = separable_sum<Acc>(plane, H, W, wy, hx2);
+}
+
+// Gradient of a bin's pooled value w.r.t. the plane: adds value * wy(i) * wx(j) to grad_plane[i, j] over
+// the supports, through `add(pointer, amount)` (a plain += on the CPU, an atomic add on the GPU).
+template <typename Acc, typename T, typename WY, typename WX, typename Add>
+C10_HOST_DEVICE inline void separable_scatter(T* grad_plane, int64_t H, int64_t W, const WY& wy, const WX& wx,
+                                              Acc value, const Add& add) {
+  int64_t yb, ye, xb, xe;
+  wy.support(H, yb, ye);
+  wx.support(W, xb, xe);
+  for (int64_t i = yb; i < ye; ++i) {
+    const Acc a = value * static_cast<Acc>(wy(i));
+    if (a == Acc(0)) continue;
+    for (int64_t j = xb; j < xe; ++j) add(grad_plane + i * W + j, a * static_cast<Acc>(wx(j)));
+  }
+}
+
+// Chain rule from the edges of bin (p, q) to the scaled roi corners: bin edges are
+//   y1 = Y1 + p (Y2 - Y1) / ph,  y2 = Y1 + (p + 1) (Y2 - Y1) / ph   (x likewise),
+// valid where the roi has positive extent (the clamp at zero has zero gradient beyond it).
+// Adds to dY1, dY2, dX1, dX2.
+template <typename Acc>
+C10_HOST_DEVICE inline void accumulate_roi_grad(const EdgeGrads<Acc>& d, int64_t p, int64_t q, int64_t ph, int64_t pw,
+                                                Acc& dX1, Acc& dY1, Acc& dX2, Acc& dY2) {
+  const Acc ay1 = Acc(p) / Acc(ph), ay2 = Acc(p + 1) / Acc(ph);
+  const Acc ax1 = Acc(q) / Acc(pw), ax2 = Acc(q + 1) / Acc(pw);
+  dY1 += d.y1 * (Acc(1) - ay1) + d.y2 * (Acc(1) - ay2);
+  dY2 += d.y1 * ay1 + d.y2 * ay2;
+  dX1 += d.x1 * (Acc(1) - ax1) + d.x2 * (Acc(1) - ax2);
+  dX2 += d.x1 * ax1 + d.x2 * ax2;
+}
+
+}  // namespace prroi
+}  // namespace tracking

@@ -1,0 +1,227 @@
+"""PrRoIPool: the reference against numerical integration and closed forms, the compiled kernel against the
+reference, gradients, operator registration and bad input."""
+
+import math
+
+import pytest
+import torch
+from conftest import requires_extension
+
+from tracking.ops import PrRoIPool2D, prroi_pool2d
+from tracking.ops.reference import prroi_pool2d as reference_prroi_pool2d
+
+
+def random_rois(generator: torch.Generator, batch: int, count: int, height: int, width: int, scale: float,
+                dtype=torch.float64) -> torch.Tensor:
+    """[count, 5] rois in image coordinates, centres anywhere from well outside to inside the map."""
+    size_h, size_w = height / scale, width / scale
+    cx = (torch.rand(count, generator=generator, dtype=dtype) * 1.6 - 0.3) * size_w
+    cy = (torch.rand(count, generator=generator, dtype=dtype) * 1.6 - 0.3) * size_h
+    w = torch.rand(count, generator=generator, dtype=dtype) * 0.7 * size_w + 0.05 / scale
+    h = torch.rand(count, generator=generator, dtype=dtype) * 0.7 * size_h + 0.05 / scale
+    index = torch.randint(0, batch, (count,), generator=generator).to(dtype)
+    return torch.stack([index, cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], 1)
+
+
+def interpolate(plane: torch.Tensor, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """The bilinear interpolant of a [H, W] plane at points (y, x), zero beyond one pixel outside."""
+    H, W = plane.shape
+    padded = torch.nn.functional.pad(plane, (1, 1, 1, 1))
+    y = (y + 1).clamp(0, H + 1 - 1e-12)
+    x = (x + 1).clamp(0, W + 1 - 1e-12)
+    y0, x0 = y.floor().long(), x.floor().long()
+    dy, dx = y - y0, x - x0
+    y1, x1 = (y0 + 1).clamp(max=H + 1), (x0 + 1).clamp(max=W + 1)
+    return ((1 - dy) * (1 - dx) * padded[y0, x0] + (1 - dy) * dx * padded[y0, x1]
+            + dy * (1 - dx) * padded[y1, x0] + dy * dx * padded[y1, x1])
+
+
+def numerical_prroi(features, rois, ph, pw, scale, samples=160):
+    """Midpoint-rule integration of the interpolant over each bin (independent of the ops' weights)."""
+    K, C = rois.shape[0], features.shape[1]
+    out = torch.zeros(K, C, ph, pw, dtype=features.dtype)
+    for k in range(K):
+        n = int(rois[k, 0])
+        x1, y1, x2, y2 = (rois[k, 1:] * scale).tolist()
+        bh, bw = max(y2 - y1, 0) / ph, max(x2 - x1, 0) / pw
+        if bh * bw == 0:
+            continue
+        t = (torch.arange(samples, dtype=features.dtype) + 0.5) / samples
+        for p in range(ph):
+            ys = y1 + (p + t) * bh
+            for q in range(pw):
+                xs = x1 + (q + t) * bw
+                yy, xx = torch.meshgrid(ys, xs, indexing="ij")
+                for c in range(C):
+                    out[k, c, p, q] = interpolate(features[n, c], yy, xx).mean()
+    return out
+
+
+@pytest.mark.parametrize("op", [reference_prroi_pool2d, prroi_pool2d], ids=["reference", "public"])
+def test_matches_numerical_integration(op):
+    g = torch.Generator().manual_seed(1)
+    features = torch.randn(2, 2, 7, 9, generator=g, dtype=torch.float64)
+    rois = random_rois(g, 2, 6, 7, 9, 0.5)
+    expected = numerical_prroi(features, rois, 2, 3, 0.5)
+    # The midpoint rule on a piecewise-quadratic integrand: error O(1/samples^2).
+    torch.testing.assert_close(op(features, rois, 2, 3, 0.5), expected, atol=2e-4, rtol=1e-3)
+
+
+@pytest.mark.parametrize("op", [reference_prroi_pool2d, prroi_pool2d], ids=["reference", "public"])
+def test_closed_forms(op):
+    # A linear map is reproduced exactly by bilinear interpolation inside [0, H-1] x [0, W-1], so each bin
+    # pools to the map's value at the bin centre; a constant map pools to the constant.
+    H, W = 8, 10
+    ys, xs = torch.meshgrid(torch.arange(H, dtype=torch.float64), torch.arange(W, dtype=torch.float64),
+                            indexing="ij")
+    features = torch.stack([2.0 * ys - 0.5 * xs + 3.0, torch.full_like(ys, 1.5)])[None]
+    rois = torch.tensor([[0, 0.5, 1.0, 8.5, 6.0], [0, 2.25, 3.5, 3.75, 4.0]], dtype=torch.float64)
+    out = op(features, rois, 2, 4, 1.0)
+    for k in range(2):
+        x1, y1, x2, y2 = rois[k, 1:].tolist()
+        for p in range(2):
+            for q in range(4):
+                cy = y1 + (p + 0.5) * (y2 - y1) / 2
+                cx = x1 + (q + 0.5) * (x2 - x1) / 4
+                assert out[k, 0, p, q].item() == pytest.approx(2 * cy - 0.5 * cx + 3, abs=1e-12)
+                assert out[k, 1, p, q].item() == pytest.approx(1.5, abs=1e-12)
+
+
+@pytest.mark.parametrize("op", [reference_prroi_pool2d, prroi_pool2d], ids=["reference", "public"])
+def test_degenerate_and_outside_rois(op):
+    features = torch.randn(1, 3, 5, 5, dtype=torch.float64)
+    rois = torch.tensor([
+        [0, 2.0, 2.0, 2.0, 4.0],      # zero width
+        [0, 3.0, 3.0, 1.0, 1.0],      # negative extent
+        [0, 20.0, 20.0, 30.0, 30.0],  # entirely beyond the map's support
+        [0, -9.0, -9.0, -1.0, -1.0],  # entirely before it (fades to 0 at -1)
+    ], dtype=torch.float64)
+    out = op(features, rois, 2, 2, 1.0)
+    assert out.shape == (4, 3, 2, 2)
+    assert torch.equal(out, torch.zeros_like(out))
+
+
+@pytest.mark.parametrize("op", [reference_prroi_pool2d, prroi_pool2d], ids=["reference", "public"])
+def test_empty_rois_and_nonfinite_roi(op):
+    features = torch.randn(2, 3, 6, 6, dtype=torch.float64)
+    assert op(features, torch.zeros(0, 5, dtype=torch.float64), 3, 3, 1.0).shape == (0, 3, 3, 3)
+    rois = torch.tensor([[0, 1.0, 1.0, 4.0, 4.0], [1, float("nan"), 1.0, 4.0, 4.0], [1, 1.0, 1.0, float("inf"), 4.0]],
+                        dtype=torch.float64)
+    out = op(features, rois, 2, 2, 1.0)
+    assert torch.isfinite(out[0]).all()
+    assert torch.isnan(out[1:]).all()
+
+
+@requires_extension
+@pytest.mark.parametrize("dtype,tol", [(torch.float32, 2e-5), (torch.float64, 1e-12)])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_compiled_matches_reference(dtype, tol, seed):
+    g = torch.Generator().manual_seed(seed)
+    N, C, H, W = 3, 5, int(torch.randint(4, 20, (1,), generator=g)), int(torch.randint(4, 20, (1,), generator=g))
+    ph, pw = int(torch.randint(1, 6, (1,), generator=g)), int(torch.randint(1, 6, (1,), generator=g))
+    scale = [1.0, 0.5, 0.125][seed]
+    features = torch.randn(N, C, H, W, generator=g, dtype=dtype)
+    rois = random_rois(g, N, 17, H, W, scale, dtype)
+    rois[0, 3] = rois[0, 1]  # a zero-width roi among them
+    out = prroi_pool2d(features.requires_grad_(), rois.requires_grad_(), ph, pw, scale)
+    f_ref, r_ref = features.detach().clone().requires_grad_(), rois.detach().clone().requires_grad_()
+    expected = reference_prroi_pool2d(f_ref, r_ref, ph, pw, scale)
+    torch.testing.assert_close(out, expected, atol=tol, rtol=tol)
+    grad = torch.randn(out.shape, generator=g, dtype=dtype)
+    out.backward(grad)
+    expected.backward(grad)
+    torch.testing.assert_close(features.grad, f_ref.grad, atol=tol * 10, rtol=tol * 10)
+    torch.testing.assert_close(rois.grad[:, 1:], r_ref.grad[:, 1:], atol=tol * 50, rtol=tol * 50)
+    assert torch.equal(rois.grad[:, 0], torch.zeros(rois.shape[0], dtype=dtype))
+
+
+@requires_extension
+def test_compiled_non_contiguous_inputs():
+    g = torch.Generator().manual_seed(5)
+    features = torch.randn(2, 9, 4, 8, generator=g).transpose(1, 3)  # [2, 8, 4, 9], non-contiguous
+    rois = random_rois(g, 2, 6, 4, 9, 1.0, torch.float32).t().contiguous().t()
+    assert not features.is_contiguous() and not rois.is_contiguous()
+    torch.testing.assert_close(prroi_pool2d(features, rois, 3, 2, 1.0),
+                               reference_prroi_pool2d(features.contiguous(), rois.contiguous(), 3, 2, 1.0),
+                               atol=2e-5, rtol=2e-5)
+
+
+def test_gradcheck_features_and_roi_coordinates():
+    g = torch.Generator().manual_seed(3)
+    features = torch.randn(2, 2, 6, 7, generator=g, dtype=torch.float64, requires_grad=True)
+    rois = random_rois(g, 2, 4, 6, 7, 0.5)
+    index, coords = rois[:, :1], rois[:, 1:].clone().requires_grad_()
+    assert torch.autograd.gradcheck(lambda f, c: prroi_pool2d(f, torch.cat([index, c], 1), 3, 2, 0.5),
+                                    (features, coords))
+
+
+@requires_extension
+def test_opcheck():
+    g = torch.Generator().manual_seed(4)
+    features = torch.randn(2, 3, 7, 6, generator=g)
+    rois = random_rois(g, 2, 5, 7, 6, 0.25, torch.float32)
+    op = torch.ops.tracking.prroi_pool2d.default
+    torch.library.opcheck(op, (features, rois, 2, 3, 0.25))
+    torch.library.opcheck(op, (features.double().requires_grad_(), rois.double().requires_grad_(), 3, 3, 0.25))
+    out = op(features, rois, 2, 3, 0.25)
+    torch.library.opcheck(torch.ops.tracking._prroi_pool2d_backward.default,
+                          (torch.randn_like(out), features, rois, out, 2, 3, 0.25, True, True))
+
+
+@requires_extension
+def test_torch_compile_fullgraph():
+    pool = PrRoIPool2D(3, 3, 1 / 16)
+    features = torch.randn(2, 8, 18, 18, requires_grad=True)
+    rois = torch.tensor([[0, 40.0, 50.0, 180.0, 160.0], [1, 100.0, 20.0, 250.0, 270.0]])
+
+    def head(f, r):
+        return pool(f, r).relu().sum()
+
+    compiled = torch.compile(head, fullgraph=True, backend="aot_eager")
+    loss = compiled(features, rois)
+    loss.backward()
+    grad_compiled = features.grad.clone()
+    features.grad = None
+    head(features, rois).backward()
+    torch.testing.assert_close(loss, head(features, rois))
+    torch.testing.assert_close(grad_compiled, features.grad)
+
+
+@pytest.mark.parametrize("make_args,error,message", [
+    (lambda f, r: (f[0], r), ValueError, r"features.*\[N,C,H,W\]"),
+    (lambda f, r: (f, r[:, :4]), ValueError, r"rois.*\[K,5\]"),
+    (lambda f, r: (f, r.double()), TypeError, "dtype"),
+    (lambda f, r: (f.long(), r), TypeError, "floating-point"),
+    (lambda f, r: (f, r.to("meta")), ValueError, "same device"),
+    (lambda f, r: (f, torch.tensor([[2.0, 0, 0, 4, 4]])), ValueError, r"batch indices in \[2, 2\].*2 image"),
+    (lambda f, r: (f, torch.tensor([[-1.0, 0, 0, 4, 4]])), ValueError, "batch indices"),
+    (lambda f, r: (f, torch.tensor([[0.5, 0, 0, 4, 4]])), ValueError, "whole batch indices"),
+], ids=["features-dim", "rois-shape", "dtype-mismatch", "int-features", "device", "index-high", "index-negative",
+        "index-fractional"])
+def test_bad_input_is_a_clear_error(make_args, error, message):
+    features, rois = torch.randn(2, 3, 8, 8), torch.tensor([[0.0, 1, 1, 5, 5]])
+    with pytest.raises(error, match=message):
+        prroi_pool2d(*make_args(features, rois), 2, 2, 1.0)
+
+
+@pytest.mark.parametrize("sizes,scale,message", [
+    ((0, 2), 1.0, "pooled_height"), ((2, -1), 1.0, "pooled_width"), ((2, 2), 0.0, "spatial_scale"),
+    ((2, 2), math.nan, "spatial_scale"),
+])
+def test_bad_sizes_are_clear_errors(sizes, scale, message):
+    with pytest.raises(ValueError, match=message):
+        prroi_pool2d(torch.randn(1, 1, 4, 4), torch.tensor([[0.0, 0, 0, 2, 2]]), *sizes, scale)
+
+
+@requires_extension
+def test_raw_op_rejects_bad_input_without_crashing():
+    features = torch.randn(2, 3, 8, 8)
+    op = torch.ops.tracking.prroi_pool2d
+    with pytest.raises(RuntimeError, match="batch index"):
+        op(features, torch.tensor([[7.0, 0, 0, 4, 4]]), 2, 2, 1.0)
+    with pytest.raises(RuntimeError, match=r"\[K,5\]"):
+        op(features, torch.zeros(3, 4), 2, 2, 1.0)
+    with pytest.raises(RuntimeError, match="pooled sizes"):
+        op(features, torch.tensor([[0.0, 0, 0, 4, 4]]), 0, 2, 1.0)
+    with pytest.raises(RuntimeError, match="same dtype"):
+        op(features, torch.tensor([[0.0, 0, 0, 4, 4]], dtype=torch.float64), 2, 2, 1.0)
