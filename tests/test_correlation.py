@@ -247,11 +247,24 @@ def test_cost_volume_shape_and_centre(kernel_size, max_displacement):
     a, b = _inputs((2, 4, 8, 9))
     volume = CostVolume(kernel_size, max_displacement)(a, b)
     p = 2 * max_displacement + 1
-    assert volume.shape == (2, p, p, 8, 9)
+    assert volume.shape == (2, p * p, 8, 9)
     if kernel_size == 1:  # the centre displacement is the plain channel dot product
-        torch.testing.assert_close(volume[:, max_displacement, max_displacement], (a * b).sum(1))
+        torch.testing.assert_close(volume[:, max_displacement * p + max_displacement], (a * b).sum(1))
 
 
-def test_cost_volume_abs_coordinates_not_implemented():
-    with pytest.raises(NotImplementedError, match="abs_coordinate_output"):
-        CostVolume(1, 3, abs_coordinate_output=True)
+def test_cost_volume_absolute_coordinates():
+    a, b = _inputs((2, 3, 6, 7))
+    md = 2
+    relative = Correlation(1, 2 * md + 1)(a, b)
+    absolute = CostVolume(1, md, abs_coordinate_output=True)(a, b)
+    H, W = 6, 7
+    expected = torch.zeros(2, H * W, H, W, dtype=a.dtype)
+    for y in range(H):
+        for x in range(W):
+            for dy in range(-md, md + 1):
+                for dx in range(-md, md + 1):
+                    if 0 <= y + dy < H and 0 <= x + dx < W:
+                        expected[:, (y + dy) * W + x + dx, y, x] = relative[:, dy + md, dx + md, y, x]
+    torch.testing.assert_close(absolute, expected)
+    # feat2 at the absolute position: the plain dot product of the two feature vectors
+    torch.testing.assert_close(absolute[:, 3 * W + 4, 2, 5], (a[:, :, 2, 5] * b[:, :, 3, 4]).sum(1))

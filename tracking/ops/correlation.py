@@ -146,21 +146,20 @@ class Correlation(nn.Module):
 class CostVolume(nn.Module):
     """KYS cost volume: correlation of every position of ``feat1`` with a window of ``feat2`` around it.
 
-    ``forward(feat1, feat2)`` with feat1, feat2 [B, C, H, W] returns [B, P, P, oH, oW] with
-    P = 2*max_displacement + 1 and ``volume[b, dy + md, dx + md, h, w]`` the correlation of ``feat1`` at the
-    window of output (h, w) with ``feat2`` displaced by (dy, dx) (md = max_displacement), using
-    ``padding = (kernel_size - 1) // 2`` so that odd kernels keep oH x oW = H x W (for stride 1). Only the
-    relative (displacement-indexed) layout is implemented: ``abs_coordinate_output=True`` raises
-    NotImplementedError.
+    ``forward(feat1, feat2)``, feat1 and feat2 [B, C, H, W], computes ``correlation`` with patch
+    P = 2*max_displacement + 1 and ``padding = (kernel_size - 1) // 2`` (so odd kernels keep oH x oW = H x W
+    at stride 1) and returns, as KYS does:
+
+    - relative layout (default): [B, P*P, oH, oW], channel ``(dy + md) * P + (dx + md)`` holding the
+      correlation of ``feat1`` at (h, w) with ``feat2`` at (h + dy, w + dx) (md = max_displacement);
+    - ``abs_coordinate_output=True``: [B, oH*oW, oH, oW], channel ``y2 * oW + x2`` holding the correlation of
+      ``feat1`` at (h, w) with ``feat2`` at the absolute position (y2, x2), and 0 where |y2 - h| > md or
+      |x2 - w| > md. (Absolute positions index the output grid, which is the input grid at stride 1.)
     """
 
     def __init__(self, kernel_size: int, max_displacement: int, stride: int = 1,
                  abs_coordinate_output: bool = False) -> None:
         super().__init__()
-        if abs_coordinate_output:
-            raise NotImplementedError(
-                "CostVolume: abs_coordinate_output=True (re-indexing the volume by absolute feat2 coordinates) "
-                "is not implemented; use the default relative output [B, P, P, H, W]")
         if isinstance(max_displacement, bool) or not isinstance(max_displacement, int) or max_displacement < 0:
             raise ValueError(f"CostVolume: `max_displacement` must be an int >= 0, got {max_displacement!r}")
         if isinstance(kernel_size, bool) or not isinstance(kernel_size, int) or kernel_size < 1:
@@ -172,8 +171,31 @@ class CostVolume(nn.Module):
 
     def forward(self, feat1: torch.Tensor, feat2: torch.Tensor) -> torch.Tensor:
         patch = 2 * self.max_displacement + 1
-        return correlation(feat1, feat2, self.kernel_size, patch, self.stride, (self.kernel_size - 1) // 2, 1)
+        volume = correlation(feat1, feat2, self.kernel_size, patch, self.stride, (self.kernel_size - 1) // 2, 1)
+        if self.abs_coordinate_output:
+            return absolute_cost_volume(volume)
+        return volume.flatten(1, 2)
 
     def extra_repr(self) -> str:
         return (f"kernel_size={self.kernel_size}, max_displacement={self.max_displacement}, "
-                f"stride={self.stride}")
+                f"stride={self.stride}, abs_coordinate_output={self.abs_coordinate_output}")
+
+
+def absolute_cost_volume(volume: torch.Tensor) -> torch.Tensor:
+    """Re-index a correlation volume [B, P, P, H, W] (odd P) by absolute position: [B, H*W, H, W] with
+    ``out[b, y2 * W + x2, y, x] = volume[b, y2 - y + md, x2 - x + md, y, x]`` (md = (P - 1) // 2), 0 where
+    the displacement (y2 - y, x2 - x) is beyond md."""
+    batch, patch_h, patch_w, height, width = volume.shape
+    if patch_h != patch_w or patch_h % 2 != 1:
+        raise ValueError(f"absolute_cost_volume: needs an odd square patch, got {patch_h}x{patch_w}")
+    md = (patch_h - 1) // 2
+    dev = volume.device
+    y2 = torch.arange(height, device=dev)[:, None, None, None]
+    x2 = torch.arange(width, device=dev)[None, :, None, None]
+    y = torch.arange(height, device=dev)[None, None, :, None]
+    x = torch.arange(width, device=dev)[None, None, None, :]
+    dy, dx = y2 - y + md, x2 - x + md
+    inside = (dy >= 0) & (dy < patch_h) & (dx >= 0) & (dx < patch_w)
+    flat = ((dy.clamp(0, patch_h - 1) * patch_w + dx.clamp(0, patch_w - 1)) * height + y) * width + x
+    gathered = volume.reshape(batch, -1)[:, flat.reshape(-1)].view(batch, height * width, height, width)
+    return gathered * inside.reshape(1, height * width, height, width).to(volume.dtype)
