@@ -231,7 +231,6 @@ def test_backward_op_bad_args_raise_runtime_error() -> None:
         torch.ops.tracking._crop_and_resize_backward(torch.rand(2, 3, 4, 4), BOXES, 1, 3, 6, 7, "zeros")
 
 
-@requires_extension
 @pytest.mark.parametrize("padding", PADDINGS)
 def test_non_finite_boxes_give_zeros(padding: str) -> None:
     images = torch.rand(2, 3, 6, 7, requires_grad=True)

@@ -46,9 +46,8 @@ def crop_and_resize(images: torch.Tensor, boxes: torch.Tensor, output_size: int 
     (grid_sample padding_mode="zeros"). ``padding="border"``: x and y are clamped to [0, W-1] and
     [0, H-1] before interpolation (grid_sample padding_mode="border"), i.e. border replication.
     Boxes with x2 < x1 (or y2 < y1) give a mirrored crop; a zero-size box samples one point repeatedly.
-    With the compiled kernels, output pixels whose x or y is not finite (a NaN or inf box coordinate)
-    are 0 and receive no gradient, in both padding modes (the reference fallback follows grid_sample
-    there instead). Gradients flow to ``images`` only, not to ``boxes``.
+    Output pixels whose x or y is not finite (a box with a NaN or inf coordinate) are 0 and receive no
+    gradient, in both padding modes. Gradients flow to ``images`` only, not to ``boxes``.
     """
     out_h, out_w = _checks.pair(_OP, "output_size", output_size)
     _checks.check_floating(_OP, images=images, boxes=boxes)

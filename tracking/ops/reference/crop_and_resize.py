@@ -28,13 +28,20 @@ def crop_and_resize(images: torch.Tensor, boxes: torch.Tensor, out_height: int, 
                     padding: str) -> torch.Tensor:
     """Bilinear crops: images [N,C,H,W], boxes [K,5] = (batch_index, x1, y1, x2, y2) -> [K,C,oh,ow].
 
-    ``padding`` is "zeros" or "border" (grid_sample's padding_mode).
+    ``padding`` is "zeros" or "border" (grid_sample's padding_mode). Boxes with a non-finite coordinate
+    give all-zero crops, as in the compiled kernels.
     """
     n, c, h, w = images.shape
     k = boxes.shape[0]
     if k == 0 or c == 0:
         return images.new_zeros((k, c, out_height, out_width))
-    theta = box_theta(boxes.to(images.dtype), h, w)
+    boxes = boxes.to(images.dtype)
+    # A box with a NaN/inf coordinate has no finite sample positions: its crop is 0 (no gradient). Such
+    # boxes are replaced by finite ones before grid_sample, which crashes on NaN grids with border padding.
+    finite = torch.isfinite(boxes[:, 1:]).all(dim=1)
+    boxes = torch.where(finite[:, None], boxes, torch.zeros((), dtype=boxes.dtype, device=boxes.device))
+    theta = box_theta(boxes, h, w)
     grid = F.affine_grid(theta, [k, c, out_height, out_width], align_corners=False)
     source = images.index_select(0, boxes[:, 0].long())
-    return F.grid_sample(source, grid, mode="bilinear", padding_mode=padding, align_corners=False)
+    crops = F.grid_sample(source, grid, mode="bilinear", padding_mode=padding, align_corners=False)
+    return torch.where(finite[:, None, None, None], crops, torch.zeros((), dtype=crops.dtype, device=crops.device))
