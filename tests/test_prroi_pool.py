@@ -136,6 +136,25 @@ def test_compiled_matches_reference(dtype, tol, seed):
 
 
 @requires_extension
+def test_compiled_matches_reference_many_channels_and_wide_rois():
+    # Several channel blocks (the last one partial) and roi windows of every width class, incl. > 16 pixels.
+    g = torch.Generator().manual_seed(11)
+    features = torch.randn(2, 70, 30, 41, generator=g, dtype=torch.float64, requires_grad=True)
+    widths = torch.tensor([0.5, 2.5, 3.0, 6.5, 9.0, 13.0, 17.5, 30.0, 45.0], dtype=torch.float64)
+    x1 = torch.linspace(-3.0, 20.0, len(widths), dtype=torch.float64)
+    rois = torch.stack([torch.arange(len(widths)).remainder(2).to(torch.float64), x1, x1 / 2,
+                        x1 + widths, x1 / 2 + widths * 0.7], 1)
+    out = prroi_pool2d(features, rois, 4, 3, 1.0)
+    f_ref = features.detach().clone().requires_grad_()
+    expected = reference_prroi_pool2d(f_ref, rois, 4, 3, 1.0)
+    torch.testing.assert_close(out, expected, atol=1e-12, rtol=1e-12)
+    grad = torch.randn(out.shape, generator=g, dtype=torch.float64)
+    out.backward(grad)
+    expected.backward(grad)
+    torch.testing.assert_close(features.grad, f_ref.grad, atol=1e-12, rtol=1e-12)
+
+
+@requires_extension
 def test_compiled_non_contiguous_inputs():
     g = torch.Generator().manual_seed(5)
     features = torch.randn(2, 9, 4, 8, generator=g).transpose(1, 3)  # [2, 8, 4, 9], non-contiguous

@@ -1,14 +1,15 @@
 // PrRoIPool on the CPU. The math is in kernels/prroi_pool.h; this file tabulates the per-roi axis
 // weights once and runs the separable sums in parallel:
-//   forward            parallel over (roi, channel)
-//   grad of features   parallel over (image, channel) planes, each visiting the rois of its image: no races
-//   grad of rois       parallel over rois, summing over channels
+//   forward            parallel over (image, block of channels), each visiting the rois of its image
+//   grad of features   the same split, so each gradient plane has one writer: no races, no atomics
+//   grad of rois       parallel over rois, summing over channels (per bin, with separable_sum)
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
 #include <cmath>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/prroi_pool.h"
@@ -36,7 +37,9 @@ struct AxisTable {
     offset.push_back(static_cast<int64_t>(w.size()));
     for (int64_t i = b; i < e; ++i) w.push_back(weight(i));
   }
-  void finish() {
+  // Builds `dense`. With `fixed_window`, the union is widened (inside [0, size)) to 4, 8, 12 or 16 pixels when it
+  // fits, so the plane loops run with a compile-time trip count (see pool_roi).
+  void finish(int64_t size, bool fixed_window) {
     const int64_t bins = static_cast<int64_t>(begin.size());
     lo = hi = 0;
     bool any = false;
@@ -45,6 +48,15 @@ struct AxisTable {
       lo = any ? std::min(lo, begin[p]) : begin[p];
       hi = any ? std::max(hi, end[p]) : end[p];
       any = true;
+    }
+    if (fixed_window && any) {
+      for (const int64_t n : {int64_t(4), int64_t(8), int64_t(12), int64_t(16)}) {
+        if (hi - lo <= n && n <= size) {
+          lo = std::min(lo, size - n);
+          hi = lo + n;
+          break;
+        }
+      }
     }
     dense.assign(static_cast<size_t>(bins * (hi - lo)), T(0));
     for (int64_t p = 0; p < bins; ++p)
@@ -94,8 +106,8 @@ RoiTables<T> make_tables(const T* roi, double scale, int64_t ph, int64_t pw, int
       t.hx2.add(HatWeight<T>{b.x2}, W);
     }
   }
-  t.wy.finish();
-  t.wx.finish();
+  t.wy.finish(H, /*fixed_window=*/false);
+  t.wx.finish(W, /*fixed_window=*/true);
   return t;
 }
 
@@ -141,58 +153,103 @@ std::vector<std::vector<int64_t>> group_by_image(const std::vector<RoiTables<T>>
   return rois_of_image;
 }
 
-// One roi on one plane, factorised: for each bin row p, the weighted column sums
-// rows[p][j] = sum_i wy_p(i) plane[i][j] over the roi's column range, then out[p][q] = rows[p] . wx_q.
-// Same weights and the same integral as separable_sum per bin, with fewer operations and contiguous rows.
+// The channels [c0, c1) of one image, and where one roi's pooled values of them go.
 template <typename T>
-void pool_plane(const T* plane, int64_t W, const RoiTables<T>& t, int64_t ph, int64_t pw, T inv_area,
-                std::vector<T>& scratch, T* out) {
-  const int64_t nx = t.wx.width();
-  scratch.assign(static_cast<size_t>(ph * nx), T(0));
+struct ChannelBlock {
+  int64_t c0, c1;       // channel range
+  int64_t plane, W;     // plane size H * W and row length W
+};
+
+// One roi over a block of channels, factorised: for each bin row p, the weighted column sums
+// rows[c][p][j] = sum_i wy_p(i) F[c][i][j] over the roi's column window, then out[c][p][q] = rows[c][p] . wx_q.
+// Same weights and the same integral as separable_sum per bin, with fewer operations. The channel loop sits
+// inside the per-roi loops so their set-up is paid once per block, and NX > 0 (the window width known at
+// compile time, 4/8/12/16, see AxisTable::finish) turns the innermost loops into straight-line vector
+// code; NX = 0 handles any width. `image` points at channel 0 of the roi's image, `out` at out[k, 0, 0, 0].
+template <int NX, typename T>
+void pool_roi(const T* image, const ChannelBlock<T>& b, const RoiTables<T>& t, int64_t ph, int64_t pw, T inv_area,
+              std::vector<T>& scratch, T* out) {
+  const int64_t nx = NX > 0 ? NX : t.wx.width();
+  const int64_t nc = b.c1 - b.c0;
+  scratch.assign(static_cast<size_t>(nc * ph * nx), T(0));  // rows[c][p][j]
   for (int64_t p = 0; p < ph; ++p) {
-    T* rows = scratch.data() + p * nx;
     const T* wy = t.wy.dense_row(p) - t.wy.lo;
     for (int64_t i = t.wy.begin[p]; i < t.wy.end[p]; ++i) {
       const T a = wy[i];
-      const T* src = plane + i * W + t.wx.lo;
-      for (int64_t j = 0; j < nx; ++j) rows[j] += a * src[j];
+      const T* src_row = image + b.c0 * b.plane + i * b.W + t.wx.lo;
+      for (int64_t c = 0; c < nc; ++c) {
+        T* __restrict__ rows = scratch.data() + (c * ph + p) * nx;
+        const T* __restrict__ src = src_row + c * b.plane;
+        for (int64_t j = 0; j < nx; ++j) rows[j] += a * src[j];
+      }
     }
   }
-  for (int64_t p = 0; p < ph; ++p) {
-    const T* rows = scratch.data() + p * nx;
+  for (int64_t p = 0; p < ph; ++p)
     for (int64_t q = 0; q < pw; ++q) {
-      const T* wx = t.wx.dense_row(q);
-      T sum = 0;
-      for (int64_t j = t.wx.begin[q] - t.wx.lo; j < t.wx.end[q] - t.wx.lo; ++j) sum += rows[j] * wx[j];
-      out[p * pw + q] = sum * inv_area;
+      const T* __restrict__ wx = t.wx.dense_row(q);
+      const int64_t jb = t.wx.begin[q] - t.wx.lo, je = t.wx.end[q] - t.wx.lo;
+      for (int64_t c = 0; c < nc; ++c) {
+        const T* __restrict__ rows = scratch.data() + (c * ph + p) * nx;
+        T sum = 0;
+        for (int64_t j = jb; j < je; ++j) sum += rows[j] * wx[j];
+        out[((b.c0 + c) * ph + p) * pw + q] = sum * inv_area;
+      }
+    }
+}
+
+// The adjoint of pool_roi: adds the gradient of one roi's outputs (`g` at g[k, 0, 0, 0]) to the gradient
+// planes of its image (`grad_image` at channel 0) over a block of channels.
+template <int NX, typename T>
+void scatter_roi(T* grad_image, const ChannelBlock<T>& b, const RoiTables<T>& t, int64_t ph, int64_t pw, T inv_area,
+                 const T* g, std::vector<T>& scratch) {
+  const int64_t nx = NX > 0 ? NX : t.wx.width();
+  const int64_t nc = b.c1 - b.c0;
+  scratch.assign(static_cast<size_t>(nc * ph * nx), T(0));  // cols[c][p][j] = sum_q g[c][p][q] wx_q[j] / area
+  for (int64_t p = 0; p < ph; ++p)
+    for (int64_t q = 0; q < pw; ++q) {
+      const T* __restrict__ wx = t.wx.dense_row(q);
+      const int64_t jb = NX > 0 ? 0 : t.wx.begin[q] - t.wx.lo;
+      const int64_t je = NX > 0 ? nx : t.wx.end[q] - t.wx.lo;
+      for (int64_t c = 0; c < nc; ++c) {
+        const T gv = g[((b.c0 + c) * ph + p) * pw + q] * inv_area;
+        T* __restrict__ cols = scratch.data() + (c * ph + p) * nx;
+        for (int64_t j = jb; j < je; ++j) cols[j] += gv * wx[j];
+      }
+    }
+  for (int64_t p = 0; p < ph; ++p) {
+    const T* wy = t.wy.dense_row(p) - t.wy.lo;
+    for (int64_t i = t.wy.begin[p]; i < t.wy.end[p]; ++i) {
+      const T a = wy[i];
+      T* dst_row = grad_image + b.c0 * b.plane + i * b.W + t.wx.lo;
+      for (int64_t c = 0; c < nc; ++c) {
+        T* __restrict__ dst = dst_row + c * b.plane;
+        const T* __restrict__ cols = scratch.data() + (c * ph + p) * nx;
+        for (int64_t j = 0; j < nx; ++j) dst[j] += a * cols[j];
+      }
     }
   }
 }
 
-// The adjoint of pool_plane: adds the gradient of one roi's outputs `g` [ph, pw] to its plane.
-template <typename T>
-void scatter_plane(T* grad_plane, int64_t W, const RoiTables<T>& t, int64_t ph, int64_t pw, T inv_area, const T* g,
-                   std::vector<T>& scratch) {
-  const int64_t nx = t.wx.width();
-  scratch.resize(static_cast<size_t>(nx));
-  for (int64_t p = 0; p < ph; ++p) {
-    T* cols = scratch.data();
-    std::fill(cols, cols + nx, T(0));
-    bool any = false;
-    for (int64_t q = 0; q < pw; ++q) {
-      const T gv = g[p * pw + q] * inv_area;
-      if (gv == T(0)) continue;
-      any = true;
-      const T* wx = t.wx.dense_row(q);
-      for (int64_t j = t.wx.begin[q] - t.wx.lo; j < t.wx.end[q] - t.wx.lo; ++j) cols[j] += gv * wx[j];
-    }
-    if (!any) continue;
-    const T* wy = t.wy.dense_row(p) - t.wy.lo;
-    for (int64_t i = t.wy.begin[p]; i < t.wy.end[p]; ++i) {
-      const T a = wy[i];
-      T* dst = grad_plane + i * W + t.wx.lo;
-      for (int64_t j = 0; j < nx; ++j) dst[j] += a * cols[j];
-    }
+// Work items of the plane loops: (image, block of kChannelBlock channels), so that the features of one
+// image's block stay in cache across its rois, and work splits across threads even for a single image.
+constexpr int64_t kChannelBlock = 32;
+
+inline int64_t channel_blocks(int64_t C) { return (C + kChannelBlock - 1) / kChannelBlock; }
+
+// Calls fn.template operator()<NX>() with NX the compile-time window width of the roi (0: any width).
+template <typename T, typename Fn>
+void with_window(const RoiTables<T>& t, const Fn& fn) {
+  switch (t.wx.width()) {
+    case 4:
+      return fn(std::integral_constant<int, 4>{});
+    case 8:
+      return fn(std::integral_constant<int, 8>{});
+    case 12:
+      return fn(std::integral_constant<int, 12>{});
+    case 16:
+      return fn(std::integral_constant<int, 16>{});
+    default:
+      return fn(std::integral_constant<int, 0>{});
   }
 }
 
@@ -211,21 +268,24 @@ at::Tensor forward_cpu(const at::Tensor& features_in, const at::Tensor& rois_in,
     const auto rois_of_image = group_by_image(tables, N);
     const scalar_t* f = features.data_ptr<scalar_t>();
     scalar_t* out = output.data_ptr<scalar_t>();
-    // Plane by plane, so each feature plane stays in cache for all the rois of its image.
-    at::parallel_for(0, N * C, 1, [&](int64_t begin, int64_t end) {
+    const int64_t blocks = channel_blocks(C);
+    at::parallel_for(0, N * blocks, 1, [&](int64_t begin, int64_t end) {
       std::vector<scalar_t> scratch;
-      for (int64_t nc = begin; nc < end; ++nc) {
-        const int64_t n = nc / C, c = nc % C;
+      for (int64_t item = begin; item < end; ++item) {
+        const int64_t n = item / blocks;
+        const ChannelBlock<scalar_t> b{(item % blocks) * kChannelBlock,
+                                       std::min(C, (item % blocks + 1) * kChannelBlock), H * W, W};
         for (const int64_t k : rois_of_image[n]) {
           const RoiTables<scalar_t>& t = tables[k];
-          scalar_t* o = out + (k * C + c) * ph * pw;
-          if (!t.finite) {
-            std::fill(o, o + ph * pw, std::numeric_limits<scalar_t>::quiet_NaN());
-          } else if (!(t.first_bin.area > scalar_t(0))) {
-            std::fill(o, o + ph * pw, scalar_t(0));
-          } else {
-            pool_plane(f + nc * H * W, W, t, ph, pw, scalar_t(1) / t.first_bin.area, scratch, o);
+          scalar_t* o = out + k * C * ph * pw;
+          if (!t.finite || !(t.first_bin.area > scalar_t(0))) {
+            const scalar_t fill = t.finite ? scalar_t(0) : std::numeric_limits<scalar_t>::quiet_NaN();
+            std::fill(o + b.c0 * ph * pw, o + b.c1 * ph * pw, fill);
+            continue;
           }
+          with_window(t, [&](auto nx) {
+            pool_roi<decltype(nx)::value>(f + n * C * H * W, b, t, ph, pw, scalar_t(1) / t.first_bin.area, scratch, o);
+          });
         }
       }
     });
@@ -238,16 +298,22 @@ template <typename T>
 void features_grad(const std::vector<RoiTables<T>>& tables, const T* g, int64_t N, int64_t C, int64_t H, int64_t W,
                    int64_t ph, int64_t pw, T* grad_f) {
   const auto rois_of_image = group_by_image(tables, N);
-  at::parallel_for(0, N * C, 1, [&](int64_t begin, int64_t end) {
+  const int64_t blocks = channel_blocks(C);
+  at::parallel_for(0, N * blocks, 1, [&](int64_t begin, int64_t end) {
     std::vector<T> scratch;
-    for (int64_t nc = begin; nc < end; ++nc) {
-      const int64_t n = nc / C, c = nc % C;
-      T* plane = grad_f + nc * H * W;
-      std::fill(plane, plane + H * W, T(0));
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t n = item / blocks;
+      const ChannelBlock<T> b{(item % blocks) * kChannelBlock, std::min(C, (item % blocks + 1) * kChannelBlock),
+                              H * W, W};
+      T* grad_image = grad_f + n * C * H * W;
+      std::fill(grad_image + b.c0 * H * W, grad_image + b.c1 * H * W, T(0));
       for (const int64_t k : rois_of_image[n]) {
         const RoiTables<T>& t = tables[k];
         if (!t.finite || !(t.first_bin.area > T(0))) continue;
-        scatter_plane(plane, W, t, ph, pw, T(1) / t.first_bin.area, g + (k * C + c) * ph * pw, scratch);
+        with_window(t, [&](auto nx) {
+          scatter_roi<decltype(nx)::value>(grad_image, b, t, ph, pw, T(1) / t.first_bin.area, g + k * C * ph * pw,
+                                           scratch);
+        });
       }
     }
   });
