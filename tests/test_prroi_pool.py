@@ -236,7 +236,7 @@ def test_bad_sizes_are_clear_errors(sizes, scale, message):
 def test_raw_op_rejects_bad_input_without_crashing():
     features = torch.randn(2, 3, 8, 8)
     op = torch.ops.tracking.prroi_pool2d
-    with pytest.raises(RuntimeError, match="batch index"):
+    with pytest.raises(RuntimeError, match="batch indices"):
         op(features, torch.tensor([[7.0, 0, 0, 4, 4]]), 2, 2, 1.0)
     with pytest.raises(RuntimeError, match=r"\[K,5\]"):
         op(features, torch.zeros(3, 4), 2, 2, 1.0)

@@ -123,28 +123,6 @@ std::vector<RoiTables<T>> make_all_tables(const at::Tensor& rois, double scale, 
   return tables;
 }
 
-void check_args(const at::Tensor& features, const at::Tensor& rois, int64_t ph, int64_t pw, double scale) {
-  TORCH_CHECK(features.dim() == 4, "prroi_pool2d: features must be [N,C,H,W], got ", features.sizes());
-  TORCH_CHECK(rois.dim() == 2 && rois.size(1) == 5, "prroi_pool2d: rois must be [K,5], got ", rois.sizes());
-  TORCH_CHECK(features.scalar_type() == rois.scalar_type(), "prroi_pool2d: features (", features.scalar_type(),
-              ") and rois (", rois.scalar_type(), ") must have the same dtype");
-  TORCH_CHECK(features.device() == rois.device(), "prroi_pool2d: features and rois must be on the same device");
-  TORCH_CHECK(at::isFloatingType(features.scalar_type()), "prroi_pool2d: features must be floating point");
-  TORCH_CHECK(ph > 0 && pw > 0, "prroi_pool2d: pooled sizes must be > 0, got ", ph, "x", pw);
-  TORCH_CHECK(std::isfinite(scale) && scale > 0, "prroi_pool2d: spatial_scale must be finite and > 0, got ", scale);
-}
-
-// Batch indices must be whole numbers in [0, N): they index memory.
-template <typename T>
-void check_batch_indices(const at::Tensor& rois, int64_t N) {
-  const T* r = rois.data_ptr<T>();
-  for (int64_t k = 0; k < rois.size(0); ++k) {
-    const T b = r[5 * k];
-    TORCH_CHECK(b >= T(0) && b < T(N) && b == std::floor(b), "prroi_pool2d: rois[", k, ", 0] = ", b,
-                " is not a batch index in [0, ", N, ")");
-  }
-}
-
 // Roi indices grouped by their image.
 template <typename T>
 std::vector<std::vector<int64_t>> group_by_image(const std::vector<RoiTables<T>>& tables, int64_t N) {
@@ -263,7 +241,6 @@ at::Tensor forward_cpu(const at::Tensor& features_in, const at::Tensor& rois_in,
   at::Tensor output = at::empty({K, C, ph, pw}, features.options());
   if (K == 0 || C == 0) return output;
   AT_DISPATCH_FLOATING_TYPES(features.scalar_type(), "prroi_pool2d_forward_cpu", [&] {
-    check_batch_indices<scalar_t>(rois, N);
     const auto tables = make_all_tables<scalar_t>(rois, scale, ph, pw, H, W, /*edges=*/false);
     const auto rois_of_image = group_by_image(tables, N);
     const scalar_t* f = features.data_ptr<scalar_t>();
@@ -374,12 +351,7 @@ std::tuple<at::Tensor, at::Tensor> backward_cpu(const at::Tensor& grad_in, const
   const at::Tensor rois = rois_in.contiguous();
   const int64_t N = features.size(0), C = features.size(1), H = features.size(2), W = features.size(3);
   const int64_t K = rois.size(0);
-  const std::vector<int64_t> out_shape{K, C, ph, pw};
-  TORCH_CHECK(grad_in.sizes() == out_shape && output_in.sizes() == out_shape,
-              "prroi_pool2d backward: grad_output and output must be [K,C,ph,pw] = ", out_shape, ", got ",
-              grad_in.sizes(), " and ", output_in.sizes());
-  TORCH_CHECK(grad_in.scalar_type() == features.scalar_type() && output_in.scalar_type() == features.scalar_type(),
-              "prroi_pool2d backward: grad_output and output must have the dtype of features");
+  check_backward_args(grad_in, output_in, features, rois, ph, pw);
   const at::Tensor grad = grad_in.contiguous();
   const at::Tensor output = output_in.contiguous();
   // grad_features is written plane by plane by features_grad (first touch in the worker threads).
@@ -387,7 +359,6 @@ std::tuple<at::Tensor, at::Tensor> backward_cpu(const at::Tensor& grad_in, const
   at::Tensor grad_rois = at::zeros_like(rois);
   if (K == 0 || C == 0 || (!need_features_grad && !need_rois_grad)) return {grad_features, grad_rois};
   AT_DISPATCH_FLOATING_TYPES(features.scalar_type(), "prroi_pool2d_backward_cpu", [&] {
-    check_batch_indices<scalar_t>(rois, N);
     const auto tables = make_all_tables<scalar_t>(rois, scale, ph, pw, H, W, need_rois_grad);
     if (need_features_grad)
       features_grad<scalar_t>(tables, grad.data_ptr<scalar_t>(), N, C, H, W, ph, pw,

@@ -118,22 +118,6 @@ __global__ void rois_grad_kernel(int64_t total, const scalar_t* grad, const scal
   }
 }
 
-void check_args(const at::Tensor& features, const at::Tensor& rois, int64_t ph, int64_t pw, double scale) {
-  TORCH_CHECK(features.dim() == 4, "prroi_pool2d: features must be [N,C,H,W], got ", features.sizes());
-  TORCH_CHECK(rois.dim() == 2 && rois.size(1) == 5, "prroi_pool2d: rois must be [K,5], got ", rois.sizes());
-  TORCH_CHECK(features.scalar_type() == rois.scalar_type(), "prroi_pool2d: features (", features.scalar_type(),
-              ") and rois (", rois.scalar_type(), ") must have the same dtype");
-  TORCH_CHECK(features.is_cuda() && rois.device() == features.device(),
-              "prroi_pool2d: features and rois must be on the same CUDA device");
-  TORCH_CHECK(ph > 0 && pw > 0, "prroi_pool2d: pooled sizes must be > 0, got ", ph, "x", pw);
-  TORCH_CHECK(std::isfinite(scale) && scale > 0, "prroi_pool2d: spatial_scale must be finite and > 0, got ", scale);
-  if (rois.size(0) > 0) {  // batch indices address memory: check them on the host (one sync)
-    const at::Tensor b = rois.select(1, 0);
-    TORCH_CHECK(((b >= 0) & (b < features.size(0)) & (b == b.floor())).all().item<bool>(),
-                "prroi_pool2d: rois[:, 0] must hold batch indices in [0, ", features.size(0), ")");
-  }
-}
-
 at::Tensor forward_cuda(const at::Tensor& features_in, const at::Tensor& rois_in, int64_t ph, int64_t pw,
                         double scale) {
   check_args(features_in, rois_in, ph, pw, scale);
@@ -164,12 +148,7 @@ std::tuple<at::Tensor, at::Tensor> backward_cuda(const at::Tensor& grad_in, cons
   const at::Tensor features = features_in.contiguous();
   const at::Tensor rois = rois_in.contiguous();
   const int64_t C = features.size(1), H = features.size(2), W = features.size(3), K = rois.size(0);
-  const std::vector<int64_t> out_shape{K, C, ph, pw};
-  TORCH_CHECK(grad_in.sizes() == out_shape && output_in.sizes() == out_shape,
-              "prroi_pool2d backward: grad_output and output must be [K,C,ph,pw] = ", out_shape);
-  TORCH_CHECK(grad_in.scalar_type() == features.scalar_type() && output_in.scalar_type() == features.scalar_type() &&
-                  grad_in.device() == features.device() && output_in.device() == features.device(),
-              "prroi_pool2d backward: grad_output and output must match features in dtype and device");
+  check_backward_args(grad_in, output_in, features, rois, ph, pw);
   const at::Tensor grad = grad_in.contiguous();
   const at::Tensor output = output_in.contiguous();
   at::Tensor grad_features = at::zeros_like(features);

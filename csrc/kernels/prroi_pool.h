@@ -9,10 +9,13 @@
 // pooled_h x pooled_w equal bins; a roi with non-positive width or height pools to 0 everywhere.
 #pragma once
 
+#include <ATen/ATen.h>
 #include <c10/macros/Macros.h>
+#include <c10/util/Exception.h>
 
 #include <cmath>
 #include <cstdint>
+#include <vector>
 
 namespace tracking {
 namespace prroi {
@@ -210,6 +213,37 @@ C10_HOST_DEVICE inline void accumulate_roi_grad(const EdgeGrads<Acc>& d, int64_t
   dY2 += d.y1 * ay1 + d.y2 * ay2;
   dX1 += d.x1 * (Acc(1) - ax1) + d.x2 * (Acc(1) - ax2);
   dX2 += d.x1 * ax1 + d.x2 * ax2;
+}
+
+// ---- Host-side argument checks (shared by the CPU and CUDA registrations) ----
+
+// Shapes, dtypes, devices, sizes and batch indices (which address memory: whole numbers in [0, N)).
+inline void check_args(const at::Tensor& features, const at::Tensor& rois, int64_t ph, int64_t pw, double scale) {
+  TORCH_CHECK(features.dim() == 4, "prroi_pool2d: features must be [N,C,H,W], got ", features.sizes());
+  TORCH_CHECK(rois.dim() == 2 && rois.size(1) == 5, "prroi_pool2d: rois must be [K,5], got ", rois.sizes());
+  TORCH_CHECK(features.scalar_type() == rois.scalar_type(), "prroi_pool2d: features (", features.scalar_type(),
+              ") and rois (", rois.scalar_type(), ") must have the same dtype");
+  TORCH_CHECK(features.device() == rois.device(), "prroi_pool2d: features and rois must be on the same device");
+  TORCH_CHECK(at::isFloatingType(features.scalar_type()), "prroi_pool2d: features must be floating point");
+  TORCH_CHECK(ph > 0 && pw > 0, "prroi_pool2d: pooled sizes must be > 0, got ", ph, "x", pw);
+  TORCH_CHECK(std::isfinite(scale) && scale > 0, "prroi_pool2d: spatial_scale must be finite and > 0, got ", scale);
+  if (rois.size(0) > 0) {  // one host sync on CUDA
+    const at::Tensor b = rois.select(1, 0);
+    TORCH_CHECK(((b >= 0) & (b < features.size(0)) & (b == b.floor())).all().item<bool>(),
+                "prroi_pool2d: rois[:, 0] must hold batch indices in [0, ", features.size(0), ")");
+  }
+}
+
+// grad_output and output of the backward: [K, C, ph, pw], with the dtype and device of the features.
+inline void check_backward_args(const at::Tensor& grad, const at::Tensor& output, const at::Tensor& features,
+                                const at::Tensor& rois, int64_t ph, int64_t pw) {
+  const std::vector<int64_t> out_shape{rois.size(0), features.size(1), ph, pw};
+  TORCH_CHECK(grad.sizes() == out_shape && output.sizes() == out_shape,
+              "prroi_pool2d backward: grad_output and output must be [K,C,ph,pw] = ", out_shape, ", got ",
+              grad.sizes(), " and ", output.sizes());
+  TORCH_CHECK(grad.scalar_type() == features.scalar_type() && output.scalar_type() == features.scalar_type() &&
+                  grad.device() == features.device() && output.device() == features.device(),
+              "prroi_pool2d backward: grad_output and output must match features in dtype and device");
 }
 
 }  // namespace prroi
