@@ -6,6 +6,7 @@ references (and torchvision.ops.roi_align where torchvision imports), on the wor
 Workloads (ARCHITECTURE.md section 3/4):
     prroi_layer2    IoUNet proposals: 78 images x 256x36x36 features (1/8), 16 rois per image, 5x5 bins
     prroi_layer3    IoUNet proposals: 78 images x 1024x18x18 features (1/16), 16 rois per image, 3x3 bins
+    prroi_refine    tracker box refinement: 1 image x 256x36x36 (1/8), 10 boxes, gradients to the boxes too
     crop_resize     60 frames 3x360x640 -> one 288x288 crop each, border padding, boxes partly outside
     correlation     KYS cost volume: 1x512x18x18 pairs, kernel 1, patch 19
 
@@ -63,9 +64,11 @@ def build_cases(with_torchvision: bool) -> list[Case]:
     from tracking import ops
     from tracking.ops import reference
 
-    def prroi_case(name: str, channels: int, size: int, scale: float, bins: int) -> Case:
+    def prroi_case(name: str, channels: int, size: int, scale: float, bins: int, images: int = 78,
+                   per_image: int = 16, grad_inputs: tuple[str, ...] = ("features",)) -> Case:
         def make(g):
-            return {"features": torch.randn(78, channels, size, size, generator=g), "rois": proposals(g, 78, 16)}
+            return {"features": torch.randn(images, channels, size, size, generator=g),
+                    "rois": proposals(g, images, per_image)}
 
         impls = {
             "ours": lambda features, rois: ops.prroi_pool2d(features, rois, bins, bins, scale),
@@ -76,8 +79,9 @@ def build_cases(with_torchvision: bool) -> list[Case]:
 
             impls["torchvision.roi_align"] = lambda features, rois: roi_align(
                 features, rois, (bins, bins), scale, sampling_ratio=2, aligned=True)
-        return Case(name, f"78x{channels}x{size}x{size} features, 1248 rois, {bins}x{bins} bins, scale 1/{round(1/scale)}",
-                    make, impls, ("features",))
+        grads = " + ".join(grad_inputs)
+        return Case(name, f"{images}x{channels}x{size}x{size} features, {images * per_image} rois, {bins}x{bins} bins, "
+                    f"scale 1/{round(1 / scale)}, gradients to {grads}", make, impls, grad_inputs)
 
     def make_crop(g):
         return {"images": torch.rand(60, 3, 360, 640, generator=g) * 255, "boxes": search_boxes(g, 60, 360, 640)}
@@ -106,6 +110,7 @@ def build_cases(with_torchvision: bool) -> list[Case]:
     return [
         prroi_case("prroi_layer2", 256, 36, 1 / 8, 5),
         prroi_case("prroi_layer3", 1024, 18, 1 / 16, 3),
+        prroi_case("prroi_refine", 256, 36, 1 / 8, 5, images=1, per_image=10, grad_inputs=("features", "rois")),
         Case("crop_resize", "60 frames 3x360x640 -> 288x288, border padding", make_crop, crop_impls, ("images",)),
         Case("correlation", "1x512x18x18 pairs, kernel 1, patch 19 (KYS)", make_corr, corr_impls,
              ("input1", "input2")),

@@ -28,6 +28,19 @@ def test_disable_switch_selects_the_reference_path_with_a_warning():
     assert "disabled by TRACKING_DISABLE_EXTENSION=1" in result.stdout
 
 
+def test_missing_extension_falls_back_with_the_reason():
+    # tracking._C made unimportable, as when it was never built: the ops still run, on the references.
+    code = ("import sys, torch; sys.modules['tracking._C'] = None; from tracking import ops; "
+            "assert not ops.extension_available(); print(ops.extension_unavailable_reason()); "
+            "print(ops.crop_and_resize(torch.ones(1, 1, 4, 4), torch.tensor([[0., 0, 4, 4]]), 2).sum().item())")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env={k: v for k, v in os.environ.items() if k != "TRACKING_DISABLE_EXTENSION"})
+    assert result.returncode == 0, result.stderr
+    reason, total = result.stdout.strip().splitlines()
+    assert "import of tracking._C failed" in reason and "pip install -e ." in reason
+    assert float(total) == 4.0
+
+
 @requires_extension
 @pytest.mark.parametrize("name", ["prroi_pool2d", "correlation", "crop_and_resize"])
 def test_compiled_ops_have_cpu_kernels(name):
