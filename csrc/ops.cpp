@@ -19,6 +19,11 @@ TORCH_LIBRARY(tracking, m) {
   m.def("_prroi_pool2d_backward(Tensor grad_output, Tensor features, Tensor rois, Tensor output,"
         " int pooled_height, int pooled_width, float spatial_scale, bool need_features_grad,"
         " bool need_rois_grad) -> (Tensor, Tensor)");
+  // Tests only (CPU): the CUDA kernels' per-element code (kernels/prroi_pool.h) run serially on the CPU.
+  m.def("_prroi_pool2d_gpu_path(Tensor features, Tensor rois, int pooled_height, int pooled_width,"
+        " float spatial_scale) -> Tensor");
+  m.def("_prroi_pool2d_gpu_path_backward(Tensor grad_output, Tensor features, Tensor rois, Tensor output,"
+        " int pooled_height, int pooled_width, float spatial_scale) -> (Tensor, Tensor)");
   // input1, input2 [B,C,H,W] -> [B, patch_h, patch_w, out_h, out_w]; every int[2] is (h, w).
   m.def("correlation(Tensor input1, Tensor input2, int[2] kernel_size, int[2] patch_size, int[2] stride,"
         " int[2] padding, int[2] dilation_patch) -> Tensor");

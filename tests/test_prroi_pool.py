@@ -107,9 +107,13 @@ def test_empty_rois_and_nonfinite_roi(op):
     assert op(features, torch.zeros(0, 5, dtype=torch.float64), 3, 3, 1.0).shape == (0, 3, 3, 3)
     rois = torch.tensor([[0, 1.0, 1.0, 4.0, 4.0], [1, float("nan"), 1.0, 4.0, 4.0], [1, 1.0, 1.0, float("inf"), 4.0]],
                         dtype=torch.float64)
+    features.requires_grad_()
     out = op(features, rois, 2, 2, 1.0)
     assert torch.isfinite(out[0]).all()
     assert torch.isnan(out[1:]).all()
+    out[0].sum().backward()  # the NaN rois' outputs are unused: they must not poison the gradient
+    assert torch.isfinite(features.grad).all() and features.grad[0].abs().sum() > 0
+    assert torch.equal(features.grad[1], torch.zeros_like(features.grad[1]))
 
 
 @requires_extension
@@ -152,6 +156,28 @@ def test_compiled_matches_reference_many_channels_and_wide_rois():
     out.backward(grad)
     expected.backward(grad)
     torch.testing.assert_close(features.grad, f_ref.grad, atol=1e-12, rtol=1e-12)
+
+
+@requires_extension
+@pytest.mark.parametrize("seed", [0, 1])
+def test_cuda_kernel_code_run_on_cpu_matches_reference(seed):
+    # _prroi_pool2d_gpu_path runs the per-element functions the CUDA kernels are made of (a grid-stride loop
+    # of forward_element / features_grad_element / rois_grad_element), serially on the CPU.
+    g = torch.Generator().manual_seed(seed)
+    features = torch.randn(2, 3, 9, 13, generator=g, dtype=torch.float64)
+    rois = random_rois(g, 2, 11, 9, 13, 0.5)
+    rois[1, 4] = rois[1, 2]  # a zero-height roi
+    rois[2, 1] = float("nan")
+    f_ref, c_ref = features.clone().requires_grad_(), rois[:, 1:].clone().requires_grad_()
+    expected = reference_prroi_pool2d(f_ref, torch.cat([rois[:, :1], c_ref], 1), 3, 4, 0.5)
+    out = torch.ops.tracking._prroi_pool2d_gpu_path(features, rois, 3, 4, 0.5)
+    torch.testing.assert_close(out, expected, atol=1e-12, rtol=1e-12, equal_nan=True)
+    grad = torch.randn(out.shape, generator=g, dtype=torch.float64)
+    grad[2] = 0  # the NaN roi's outputs carry no gradient
+    expected.backward(grad)
+    grad_features, grad_rois = torch.ops.tracking._prroi_pool2d_gpu_path_backward(grad, features, rois, out, 3, 4, 0.5)
+    torch.testing.assert_close(grad_features, f_ref.grad, atol=1e-12, rtol=1e-12)
+    torch.testing.assert_close(grad_rois[:, 1:], c_ref.grad, atol=1e-10, rtol=1e-10)
 
 
 @requires_extension

@@ -296,34 +296,55 @@ void features_grad(const std::vector<RoiTables<T>>& tables, const T* g, int64_t 
   });
 }
 
+// Roi gradients, factorised like pool_roi: per channel, the column sums of the rows weighted by the bin
+// weights (for the x edges) and by the hat at each bin's top and bottom edge (for the y edges), then per bin
+// the four edge integrals as short dot products (see bin_edge_integrals for their meaning). The hat
+// supports lie inside the bins' supports, hence inside the column window.
 template <typename T>
 void rois_grad(const std::vector<RoiTables<T>>& tables, const T* g, const T* f, const T* out, int64_t C, int64_t H,
                int64_t W, int64_t ph, int64_t pw, double scale, T* grad_r) {
   const int64_t K = static_cast<int64_t>(tables.size());
   at::parallel_for(0, K, 1, [&](int64_t begin, int64_t end) {
-    // Per bin, summed over channels: g * edge integral at y1, y2, x1, x2, and g * out.
-    std::vector<T> acc(static_cast<size_t>(5 * ph * pw));
+    std::vector<T> acc(static_cast<size_t>(5 * ph * pw)), rows;
     for (int64_t k = begin; k < end; ++k) {
       const RoiTables<T>& t = tables[k];
-      T* gr = grad_r + 5 * k;
       if (!t.finite || !(t.first_bin.area > T(0))) continue;
+      const int64_t nx = t.wx.width();
+      rows.assign(static_cast<size_t>(3 * ph * nx), T(0));
+      T* bin_rows = rows.data();        // [ph][nx], bin weights
+      T* top_rows = bin_rows + ph * nx;  // hat at each bin's y1
+      T* bottom_rows = top_rows + ph * nx;
       std::fill(acc.begin(), acc.end(), T(0));
       for (int64_t c = 0; c < C; ++c) {
-        const T* plane = f + (t.image * C + c) * H * W;
+        const T* plane = f + (t.image * C + c) * H * W + t.wx.lo;
+        std::fill(rows.begin(), rows.end(), T(0));
+        for (int64_t p = 0; p < ph; ++p) {
+          const auto add_rows = [&](const TableWeight<T>& w, T* dst) {
+            for (int64_t i = w.begin; i < w.end; ++i) {
+              const T a = w(i);
+              for (int64_t j = 0; j < nx; ++j) dst[j] += a * plane[i * W + j];
+            }
+          };
+          add_rows(t.wy[p], bin_rows + p * nx);
+          add_rows(t.hy1[p], top_rows + p * nx);
+          add_rows(t.hy2[p], bottom_rows + p * nx);
+        }
         const T* gk = g + (k * C + c) * ph * pw;
         const T* ok = out + (k * C + c) * ph * pw;
         for (int64_t p = 0; p < ph; ++p)
           for (int64_t q = 0; q < pw; ++q) {
             const T gv = gk[p * pw + q];
             if (gv == T(0)) continue;
-            T ey1, ey2, ex1, ex2;
-            bin_edge_integrals<T>(plane, H, W, t.wy[p], t.wx[q], t.hy1[p], t.hy2[p], t.hx1[q], t.hx2[q], ey1, ey2,
-                                  ex1, ex2);
+            const auto dot = [&](const T* r, const TableWeight<T>& w) {
+              T sum = 0;
+              for (int64_t j = w.begin; j < w.end; ++j) sum += r[j - t.wx.lo] * w(j);
+              return sum;
+            };
             T* a = acc.data() + 5 * (p * pw + q);
-            a[0] += gv * ey1;
-            a[1] += gv * ey2;
-            a[2] += gv * ex1;
-            a[3] += gv * ex2;
+            a[0] += gv * dot(top_rows + p * nx, t.wx[q]);
+            a[1] += gv * dot(bottom_rows + p * nx, t.wx[q]);
+            a[2] += gv * dot(bin_rows + p * nx, t.hx1[q]);
+            a[3] += gv * dot(bin_rows + p * nx, t.hx2[q]);
             a[4] += gv * ok[p * pw + q];
           }
       }
@@ -334,6 +355,7 @@ void rois_grad(const std::vector<RoiTables<T>>& tables, const T* g, const T* f, 
           const Bin<T> b = roi_bin(t.X1, t.Y1, t.X2, t.Y2, p, q, ph, pw);
           accumulate_roi_grad(bin_edge_grads(b, a[0], a[1], a[2], a[3], a[4]), p, q, ph, pw, dX1, dY1, dX2, dY2);
         }
+      T* gr = grad_r + 5 * k;
       gr[1] = dX1 * T(scale);
       gr[2] = dY1 * T(scale);
       gr[3] = dX2 * T(scale);
@@ -370,11 +392,51 @@ std::tuple<at::Tensor, at::Tensor> backward_cpu(const at::Tensor& grad_in, const
   return {grad_features, grad_rois};
 }
 
+// ---- The CUDA kernels' per-element code, run serially on the CPU (tests only) ----
+
+at::Tensor gpu_path_forward(const at::Tensor& features_in, const at::Tensor& rois_in, int64_t ph, int64_t pw,
+                            double scale) {
+  check_args(features_in, rois_in, ph, pw, scale);
+  const at::Tensor features = features_in.contiguous(), rois = rois_in.contiguous();
+  at::Tensor output = at::empty({rois.size(0), features.size(1), ph, pw}, features.options());
+  AT_DISPATCH_FLOATING_TYPES(features.scalar_type(), "prroi_pool2d_gpu_path", [&] {
+    const Sizes s{features.size(1), features.size(2), features.size(3), ph, pw};
+    for (int64_t idx = 0; idx < output.numel(); ++idx)
+      forward_element<scalar_t, scalar_t>(idx, features.data_ptr<scalar_t>(), rois.data_ptr<scalar_t>(),
+                                          output.data_ptr<scalar_t>(), s, scalar_t(scale));
+  });
+  return output;
+}
+
+std::tuple<at::Tensor, at::Tensor> gpu_path_backward(const at::Tensor& grad_in, const at::Tensor& features_in,
+                                                     const at::Tensor& rois_in, const at::Tensor& output_in,
+                                                     int64_t ph, int64_t pw, double scale) {
+  check_args(features_in, rois_in, ph, pw, scale);
+  const at::Tensor features = features_in.contiguous(), rois = rois_in.contiguous();
+  check_backward_args(grad_in, output_in, features, rois, ph, pw);
+  const at::Tensor grad = grad_in.contiguous(), output = output_in.contiguous();
+  at::Tensor grad_features = at::zeros_like(features), grad_rois = at::zeros_like(rois);
+  AT_DISPATCH_FLOATING_TYPES(features.scalar_type(), "prroi_pool2d_gpu_path_backward", [&] {
+    const Sizes s{features.size(1), features.size(2), features.size(3), ph, pw};
+    const auto add = [](scalar_t* dst, scalar_t v) { *dst += v; };
+    for (int64_t idx = 0; idx < grad.numel(); ++idx)
+      features_grad_element<scalar_t, scalar_t>(idx, grad.data_ptr<scalar_t>(), rois.data_ptr<scalar_t>(),
+                                                grad_features.data_ptr<scalar_t>(), s, scalar_t(scale), add);
+    for (int64_t idx = 0; idx < rois.size(0) * ph * pw; ++idx)
+      rois_grad_element<scalar_t, scalar_t>(idx, grad.data_ptr<scalar_t>(), features.data_ptr<scalar_t>(),
+                                            rois.data_ptr<scalar_t>(), output.data_ptr<scalar_t>(),
+                                            grad_rois.data_ptr<scalar_t>(), s, scalar_t(scale), add);
+  });
+  return {grad_features, grad_rois};
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(tracking, CPU, m) {
   m.impl("prroi_pool2d", &forward_cpu);
   m.impl("_prroi_pool2d_backward", &backward_cpu);
+  m.impl("_prroi_pool2d_gpu_path", &gpu_path_forward);
+  m.impl("_prroi_pool2d_gpu_path_backward", &gpu_path_backward);
 }
 
 }  // namespace tracking

@@ -215,6 +215,98 @@ C10_HOST_DEVICE inline void accumulate_roi_grad(const EdgeGrads<Acc>& d, int64_t
   dX2 += d.x1 * ax1 + d.x2 * ax2;
 }
 
+// ---- Per-element kernels: the bodies of the CUDA kernels' loops ----
+// Each handles one work item of a flat index and is called by the CUDA kernels (one thread per item) and,
+// serially, by the CPU test op `_prroi_pool2d_gpu_path` (csrc/cpu/prroi_pool.cpp), so the CPU tests run
+// exactly the code the GPU runs; only the adder differs (atomics on the GPU, += on the CPU).
+// Layouts: features [N,C,H,W], rois [K,5], out and grad [K,C,ph,pw], all contiguous.
+
+struct Sizes {
+  int64_t C, H, W, ph, pw;
+};
+
+template <typename scalar_t, typename acc_t>
+struct RoiView {  // the scaled corners of roi k and its image
+  int64_t image;
+  acc_t X1, Y1, X2, Y2;
+  C10_HOST_DEVICE RoiView(const scalar_t* rois, int64_t k, acc_t scale) {
+    const scalar_t* r = rois + 5 * k;
+    image = static_cast<int64_t>(static_cast<acc_t>(r[0]));
+    X1 = static_cast<acc_t>(r[1]) * scale;
+    Y1 = static_cast<acc_t>(r[2]) * scale;
+    X2 = static_cast<acc_t>(r[3]) * scale;
+    Y2 = static_cast<acc_t>(r[4]) * scale;
+  }
+  C10_HOST_DEVICE bool finite() const { return roi_is_finite(X1, Y1, X2, Y2); }
+};
+
+// out[idx] for idx over K * C * ph * pw.
+template <typename scalar_t, typename acc_t>
+C10_HOST_DEVICE inline void forward_element(int64_t idx, const scalar_t* features, const scalar_t* rois, scalar_t* out,
+                                            const Sizes& s, acc_t scale) {
+  const int64_t q = idx % s.pw, p = (idx / s.pw) % s.ph, c = (idx / (s.pw * s.ph)) % s.C;
+  const int64_t k = idx / (s.pw * s.ph * s.C);
+  const RoiView<scalar_t, acc_t> r(rois, k, scale);
+  if (!r.finite()) {
+    out[idx] = static_cast<scalar_t>(NAN);
+    return;
+  }
+  const Bin<acc_t> b = roi_bin(r.X1, r.Y1, r.X2, r.Y2, p, q, s.ph, s.pw);
+  out[idx] = static_cast<scalar_t>(bin_value<acc_t>(features + (r.image * s.C + c) * s.H * s.W, s.H, s.W, b));
+}
+
+// Adds the gradient of out[idx] (idx over K * C * ph * pw) to grad_features through `add`.
+template <typename scalar_t, typename acc_t, typename Add>
+C10_HOST_DEVICE inline void features_grad_element(int64_t idx, const scalar_t* grad, const scalar_t* rois,
+                                                  scalar_t* grad_features, const Sizes& s, acc_t scale, const Add& add) {
+  const acc_t g = static_cast<acc_t>(grad[idx]);
+  if (g == acc_t(0)) return;
+  const int64_t q = idx % s.pw, p = (idx / s.pw) % s.ph, c = (idx / (s.pw * s.ph)) % s.C;
+  const int64_t k = idx / (s.pw * s.ph * s.C);
+  const RoiView<scalar_t, acc_t> r(rois, k, scale);
+  if (!r.finite()) return;
+  const Bin<acc_t> b = roi_bin(r.X1, r.Y1, r.X2, r.Y2, p, q, s.ph, s.pw);
+  if (!(b.area > acc_t(0))) return;
+  separable_scatter<acc_t>(grad_features + (r.image * s.C + c) * s.H * s.W, s.H, s.W, BinWeight<acc_t>{b.y1, b.y2},
+                           BinWeight<acc_t>{b.x1, b.x2}, g / b.area, add);
+}
+
+// Adds the gradient w.r.t. roi k's coordinates of bin (p, q), summed over channels (idx over K * ph * pw),
+// to grad_rois[k, 1:5] through `add`.
+template <typename scalar_t, typename acc_t, typename Add>
+C10_HOST_DEVICE inline void rois_grad_element(int64_t idx, const scalar_t* grad, const scalar_t* features,
+                                              const scalar_t* rois, const scalar_t* out, scalar_t* grad_rois,
+                                              const Sizes& s, acc_t scale, const Add& add) {
+  const int64_t q = idx % s.pw, p = (idx / s.pw) % s.ph, k = idx / (s.pw * s.ph);
+  const RoiView<scalar_t, acc_t> r(rois, k, scale);
+  if (!r.finite()) return;
+  const Bin<acc_t> b = roi_bin(r.X1, r.Y1, r.X2, r.Y2, p, q, s.ph, s.pw);
+  if (!(b.area > acc_t(0))) return;
+  const BinWeight<acc_t> wy{b.y1, b.y2}, wx{b.x1, b.x2};
+  const HatWeight<acc_t> hy1{b.y1}, hy2{b.y2}, hx1{b.x1}, hx2{b.x2};
+  acc_t gy1 = 0, gy2 = 0, gx1 = 0, gx2 = 0, go = 0;
+  for (int64_t c = 0; c < s.C; ++c) {
+    const int64_t o = ((k * s.C + c) * s.ph + p) * s.pw + q;
+    const acc_t g = static_cast<acc_t>(grad[o]);
+    if (g == acc_t(0)) continue;
+    acc_t ey1, ey2, ex1, ex2;
+    bin_edge_integrals<acc_t>(features + (r.image * s.C + c) * s.H * s.W, s.H, s.W, wy, wx, hy1, hy2, hx1, hx2, ey1,
+                              ey2, ex1, ex2);
+    gy1 += g * ey1;
+    gy2 += g * ey2;
+    gx1 += g * ex1;
+    gx2 += g * ex2;
+    go += g * static_cast<acc_t>(out[o]);
+  }
+  acc_t dX1 = 0, dY1 = 0, dX2 = 0, dY2 = 0;
+  accumulate_roi_grad(bin_edge_grads(b, gy1, gy2, gx1, gx2, go), p, q, s.ph, s.pw, dX1, dY1, dX2, dY2);
+  scalar_t* gr = grad_rois + 5 * k;
+  add(gr + 1, dX1 * scale);
+  add(gr + 2, dY1 * scale);
+  add(gr + 3, dX2 * scale);
+  add(gr + 4, dY2 * scale);
+}
+
 // ---- Host-side argument checks (shared by the CPU and CUDA registrations) ----
 
 // Shapes, dtypes, devices, sizes and batch indices (which address memory: whole numbers in [0, N)).

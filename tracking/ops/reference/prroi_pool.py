@@ -42,6 +42,10 @@ def prroi_pool2d(features: torch.Tensor, rois: torch.Tensor, pooled_height: int,
     N, C, H, W = features.shape
     K = rois.shape[0]
     coords = rois[:, 1:] * spatial_scale
+    # A roi with a non-finite coordinate pools to NaN with zero gradient: pool a finite stand-in (so no
+    # NaN weight reaches the features' gradient) and overwrite its outputs below.
+    finite = torch.isfinite(coords).all(1)
+    coords = torch.where(finite[:, None], coords, torch.zeros((), dtype=coords.dtype, device=coords.device))
     x1, y1, x2, y2 = coords.unbind(1)
     roi_w = (x2 - x1).clamp(min=0)
     roi_h = (y2 - y1).clamp(min=0)
@@ -66,5 +70,4 @@ def prroi_pool2d(features: torch.Tensor, rois: torch.Tensor, pooled_height: int,
     positive = area > 0
     safe_area = torch.where(positive, area, torch.ones_like(area))
     out = pooled / safe_area[:, None, None, None] * positive[:, None, None, None]
-    finite = torch.isfinite(coords).all(1)
     return torch.where(finite[:, None, None, None], out, torch.full_like(out, float("nan")))
