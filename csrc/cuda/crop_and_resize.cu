@@ -31,14 +31,20 @@ struct Geometry {
   int64_t N, C, H, W, K, out_h, out_w;
 };
 
-// Taps of output element (k, r, q) and its batch index.
+// Output element i = (k, c, r, q) of a [K, C, out_h, out_w] tensor: its image plane offset
+// ((n * C + c) * H * W, n the box's batch index) and its taps.
 template <typename scalar_t, typename acc_t>
-__device__ inline void element_taps(const scalar_t* boxes, const Geometry& g, int64_t k, int64_t r, int64_t q,
-                                    Padding padding, int64_t* n, AxisTaps<acc_t>* ty, AxisTaps<acc_t>* tx) {
+__device__ inline int64_t element_taps(const scalar_t* boxes, const Geometry& g, int64_t i, Padding padding,
+                                       AxisTaps<acc_t>* ty, AxisTaps<acc_t>* tx) {
+  const int64_t q = i % g.out_w;
+  const int64_t r = (i / g.out_w) % g.out_h;
+  const int64_t c = (i / (g.out_w * g.out_h)) % g.C;
+  const int64_t k = i / (g.out_w * g.out_h * g.C);
   const scalar_t* b = boxes + k * 5;
-  *n = batch_index(static_cast<acc_t>(b[0]), g.N);
+  const int64_t n = batch_index(static_cast<acc_t>(b[0]), g.N);
   *tx = axis_taps(q, static_cast<acc_t>(b[1]), static_cast<acc_t>(b[3]), g.out_w, g.W, padding);
   *ty = axis_taps(r, static_cast<acc_t>(b[2]), static_cast<acc_t>(b[4]), g.out_h, g.H, padding);
+  return (n * g.C + c) * g.H * g.W;
 }
 
 template <typename scalar_t>
@@ -47,14 +53,8 @@ __global__ void forward_kernel(const scalar_t* __restrict__ images, const scalar
   using acc_t = at::opmath_type<scalar_t>;
   const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
-    const int64_t q = i % g.out_w;
-    const int64_t r = (i / g.out_w) % g.out_h;
-    const int64_t c = (i / (g.out_w * g.out_h)) % g.C;
-    const int64_t k = i / (g.out_w * g.out_h * g.C);
-    int64_t n;
     AxisTaps<acc_t> ty, tx;
-    element_taps<scalar_t, acc_t>(boxes, g, k, r, q, padding, &n, &ty, &tx);
-    const scalar_t* plane = images + (n * g.C + c) * g.H * g.W;
+    const scalar_t* plane = images + element_taps<scalar_t, acc_t>(boxes, g, i, padding, &ty, &tx);
     output[i] = static_cast<scalar_t>(bilinear_sample(plane, g.W, ty, tx));
   }
 }
@@ -70,15 +70,9 @@ __global__ void backward_kernel(const scalar_t* __restrict__ grad_output, const 
   using acc_t = at::opmath_type<scalar_t>;
   const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
-    const int64_t q = i % g.out_w;
-    const int64_t r = (i / g.out_w) % g.out_h;
-    const int64_t c = (i / (g.out_w * g.out_h)) % g.C;
-    const int64_t k = i / (g.out_w * g.out_h * g.C);
-    int64_t n;
     AxisTaps<acc_t> ty, tx;
-    element_taps<scalar_t, acc_t>(boxes, g, k, r, q, padding, &n, &ty, &tx);
+    scalar_t* plane = grad_images + element_taps<scalar_t, acc_t>(boxes, g, i, padding, &ty, &tx);
     const acc_t grad = static_cast<acc_t>(grad_output[i]);
-    scalar_t* plane = grad_images + (n * g.C + c) * g.H * g.W;
     // Taps with weight 0 (outside the image with zeros padding, non-finite coordinates) are skipped.
     if (ty.w0 != acc_t(0)) {
       add_tap(plane, ty.i0 * g.W + tx.i0, grad * ty.w0 * tx.w0);
