@@ -1,0 +1,133 @@
+"""Processing: turns a sampled (sequence, frames) choice into a plain per-sample record.
+
+Everything random about a training sample is decided here, once, from a generator seeded by
+(seed, epoch, global index): box jitter, crop windows, proposals, grayscale and brightness. The record holds
+only numbers and file paths, so any loader backend can execute it (decode, crop by the window, colour ops,
+normalize) and the boxes/labels/proposals are computed exactly, once, from the same windows.
+
+Coordinates: source boxes are xywh in continuous frame pixel coordinates (see tracking.data.sequence);
+crop windows are x1y1x2y2 in the same coordinates and map onto the output_size x output_size crop, whose
+own coordinates are continuous with pixel (i, j) covering [j, j+1) x [i, i+1) (tracking.data.geometry).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import geometry
+from .sampler import SampleSpec
+from .sequence import SequenceInfo
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class ProcessingConfig:
+    """Parameters of DiMP/ATOM-style processing (defaults: DiMP-50)."""
+
+    search_area_factor: float = 5.0
+    output_size: int = 288
+    center_jitter: tuple[float, float] = (3.0, 4.5)  # (train, test)
+    scale_jitter: tuple[float, float] = (0.25, 0.5)  # (train, test)
+    padding: str = "replicate"  # "replicate" (border replication) or "zeros"
+    # Gaussian label maps (None: no labels, as in ATOM)
+    label_feature_size: int | None = 18  # output_size / feature stride (288 / 16)
+    label_kernel_size: int = 4
+    label_sigma_factor: float = 1 / 4 / 5.0
+    # IoU-Net proposals for the test frames (0: none)
+    num_proposals: int = 8
+    proposal_min_iou: float = 0.1
+    proposal_sigma_factors: tuple[float, ...] = (0.01, 0.05, 0.1, 0.2, 0.3)
+    # joint colour decisions
+    grayscale_prob: float = 0.05
+    brightness_jitter: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.padding not in ("replicate", "zeros"):
+            raise ValueError(f"ProcessingConfig: padding must be 'replicate' or 'zeros', got {self.padding!r}")
+        if self.output_size <= 0 or self.search_area_factor <= 0:
+            raise ValueError("ProcessingConfig: output_size and search_area_factor must be > 0")
+
+
+ATOM_PROCESSING = ProcessingConfig(center_jitter=(0.0, 4.5), scale_jitter=(0.0, 0.5), label_feature_size=None,
+                                   num_proposals=16)
+
+
+@dataclass
+class FrameSet:
+    """The train or the test frames of one sample (n frames)."""
+
+    paths: list[str]
+    frame_ids: np.ndarray  # [n] int
+    windows: np.ndarray  # [n, 4] float64 x1y1x2y2 crop windows in frame coordinates
+    boxes: np.ndarray  # [n, 4] float64 xywh target boxes in crop coordinates
+    labels: np.ndarray | None = None  # [n, L, L] float32 Gaussian label maps
+    proposals: np.ndarray | None = None  # [n, P, 4] float64 xywh in crop coordinates
+    proposal_iou: np.ndarray | None = None  # [n, P] float64
+    brightness: float = 1.0  # multiplier applied to every frame of the set
+
+
+@dataclass
+class SampleRecord:
+    """Everything a loader backend needs to produce one training sample, decided up front."""
+
+    index: int  # global sample index within the epoch
+    epoch: int
+    dataset: str
+    sequence: str
+    output_size: int
+    padding: str
+    grayscale: bool  # joint over train and test frames
+    train: FrameSet
+    test: FrameSet
+    attempts: int = 1  # sampler attempts (diagnostics)
+    extra: dict = field(default_factory=dict)
+
+
+def processing_rng(seed: int, epoch: int, index: int, attempt: int = 0) -> np.random.Generator:
+    """The generator of processing decisions for global sample `index` of `epoch` (independent of the
+    world size and of the sampler's own generator)."""
+    return np.random.default_rng(np.random.SeedSequence([seed, epoch, index, attempt, 0x70726F63]))
+
+
+def _frame_set(sequence: SequenceInfo, frame_ids: np.ndarray, cfg: ProcessingConfig, mode: int,
+               rng: np.random.Generator) -> FrameSet:
+    boxes = sequence.boxes[frame_ids]
+    if not np.all(np.isfinite(boxes)) or np.any(boxes[:, 2:] <= 0):
+        raise ValueError(f"{sequence.dataset}/{sequence.name}: frames {frame_ids.tolist()} include an invalid box "
+                         f"{boxes.tolist()} (the sampler must only pick visible frames)")
+    jittered = geometry.jitter_box(boxes, cfg.center_jitter[mode], cfg.scale_jitter[mode], rng)
+    windows = geometry.crop_window(jittered, cfg.search_area_factor)
+    crop_boxes = geometry.box_to_crop(boxes, windows, cfg.output_size)
+    frames = FrameSet(paths=[sequence.frames[int(f)] for f in frame_ids], frame_ids=np.asarray(frame_ids),
+                      windows=windows, boxes=crop_boxes)
+    if cfg.label_feature_size is not None:
+        centres = crop_boxes[:, :2] + crop_boxes[:, 2:] / 2
+        frames.labels = np.stack([
+            geometry.gaussian_label(c, cfg.output_size, cfg.label_feature_size, cfg.label_kernel_size,
+                                    cfg.label_sigma_factor) for c in centres]).astype(np.float32)
+    return frames
+
+
+def make_record(sequence: SequenceInfo, spec: SampleSpec, cfg: ProcessingConfig, seed: int, epoch: int,
+                index: int, attempt: int = 0) -> SampleRecord:
+    """The record of global sample `index` of `epoch` for the frames chosen by the sampler (`spec`);
+    `attempt` > 0 for replacements of a sample whose frames could not be loaded."""
+    rng = processing_rng(seed, epoch, index, attempt)
+    grayscale = bool(rng.random() < cfg.grayscale_prob)
+    train = _frame_set(sequence, spec.train_frames, cfg, 0, rng)
+    test = _frame_set(sequence, spec.test_frames, cfg, 1, rng)
+    low = max(0.0, 1.0 - cfg.brightness_jitter)
+    train.brightness = float(rng.uniform(low, 1.0 + cfg.brightness_jitter))
+    test.brightness = float(rng.uniform(low, 1.0 + cfg.brightness_jitter))
+    if cfg.num_proposals > 0:
+        drawn = [geometry.sample_proposals(box, cfg.num_proposals, cfg.proposal_sigma_factors, cfg.proposal_min_iou,
+                                           rng) for box in test.boxes]
+        test.proposals = np.stack([p for p, _ in drawn])
+        test.proposal_iou = np.stack([iou for _, iou in drawn])
+    return SampleRecord(index=index, epoch=epoch, dataset=sequence.dataset, sequence=sequence.name,
+                        output_size=cfg.output_size, padding=cfg.padding, grayscale=grayscale, train=train,
+                        test=test, attempts=spec.attempts)
