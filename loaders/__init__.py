@@ -1,4 +1,4 @@
 """Loader backends that turn sample records into training batches (DALI and the OpenCV reference).
 
-Empty for now: the backends come with the training-data and DALI-loader work (see README "Status").
+reference.py: the OpenCV reference backend. The DALI backend and the common loader API come next.
 """

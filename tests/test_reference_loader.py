@@ -1,7 +1,9 @@
 """The OpenCV reference loader: batch layout, pixel geometry of the crops, determinism, resume, bad data."""
 
 import logging
+import multiprocessing
 import os
+import time
 
 import numpy as np
 import pytest
@@ -151,6 +153,26 @@ def test_unreadable_dataset_fails_with_the_file_names(sequences):
     sampler = dimp_sampler([("toy", [sequences[1]])], samples_per_epoch=2, max_gap=10)
     with pytest.raises(RuntimeError, match=r"11 draws in a row had unreadable frames.*seq1/000000\d\d\.png"):
         TrainingSamples(sampler, PLAIN)[0]
+
+
+def test_unreadable_data_in_a_worker_raises_in_the_main_process(sequences):
+    for path in sequences[2].frames:
+        os.remove(path)
+    sampler = dimp_sampler([("toy", [sequences[2]])], samples_per_epoch=4, max_gap=10)
+    iterator = iter(build_reference_loader(sampler, PLAIN, batch_size=2, num_workers=2))
+    start = time.monotonic()
+    with pytest.raises(RuntimeError, match="unreadable frames"):
+        next(iterator)
+    assert multiprocessing.active_children() == []  # the workers are already stopped
+    assert time.monotonic() - start < 10
+
+
+def test_consumer_stopping_early_stops_the_workers(sequences):
+    sampler = dimp_sampler([("toy", sequences)], samples_per_epoch=8, max_gap=10)
+    for batch in build_reference_loader(sampler, PLAIN, batch_size=2, num_workers=2):
+        assert multiprocessing.active_children() != []
+        break
+    assert multiprocessing.active_children() == []
 
 
 @pytest.mark.skipif(not os.path.isdir(os.path.join(SHARED_SEQUENCES, "Crossing")), reason="../shared not present")

@@ -1,4 +1,5 @@
-"""Training data semantics: dataset indexes, samplers, processing into per-sample records.
+"""Training data semantics: dataset indexes, samplers, processing into per-sample records, and a
+procedural synthetic dataset generator (tests, demos, benchmarks).
 
-Nothing here decodes pixels; loader backends (``loaders/``) execute the records this package produces.
+Loader backends (``loaders/``) execute the records this package produces; nothing here decodes frames.
 """
