@@ -1,4 +1,6 @@
-"""Shared test helpers: the marker for tests of the compiled extension itself."""
+"""Shared test helpers: the marker for tests of the compiled extension itself, and where the real data is."""
+
+import os
 
 import pytest
 
@@ -9,3 +11,8 @@ from tracking.ops import extension_available, extension_unavailable_reason
 # code under test, and comparing it with itself would prove nothing.
 requires_extension = pytest.mark.skipif(
     not extension_available(), reason=f"tracking._C not in use: {extension_unavailable_reason()}")
+
+# Real data nobody here made (../shared/data beside the checkout, as in CI); tests using it skip when absent.
+SHARED_DATA = os.environ.get("TRACKING_SHARED_DATA") or os.path.normpath(
+    os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data"))
+SHARED_SEQUENCES = os.path.join(SHARED_DATA, "sequences")

@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import SHARED_SEQUENCES
 
 from tracking.data.datasets import (AnnotationError, Coco, DatasetNotFoundError, Got10k, ImageFolderDataset,
                                     ImagenetVID, Lasot, SplitFileNotFoundError, TrackingNet, build_dataset,
@@ -14,7 +15,7 @@ from tracking.data.datasets import (AnnotationError, Coco, DatasetNotFoundError,
 from tracking.data.datasets import base as base_module
 from tracking.data.sequence import FramePaths
 
-SEQUENCES = "/work/shared/data/sequences"
+SEQUENCES = SHARED_SEQUENCES
 NAN = float("nan")
 
 

@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pytest
 import torch
+from conftest import SHARED_SEQUENCES
 
 from loaders.reference import FrameDecodeError, TrainingSamples, build_reference_loader, decode_frame
 from tracking.data.processing import IMAGENET_MEAN, IMAGENET_STD, ProcessingConfig
@@ -16,7 +17,6 @@ from tracking.data.sequence import FramePaths, SequenceInfo
 
 cv2 = pytest.importorskip("cv2")
 
-SHARED_SEQUENCES = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "sequences")
 
 
 def write_sequence(directory, name: str, frames: int = 24, size=(96, 128), seed: int = 0) -> SequenceInfo:
