@@ -1,4 +1,9 @@
-"""Loader backends that turn sample records into training batches (DALI and the OpenCV reference).
+"""Loader backends that turn sample records into training batches.
 
-reference.py: the OpenCV reference backend. The DALI backend and the common loader API come next.
+``build_loader(LoaderConfig(...), datasets, processing, rank=, world_size=)`` (loaders.api) picks a backend:
+``reference`` (OpenCV, loaders/reference.py) or ``dali`` (loaders/dali.py). Backends are imported lazily.
 """
+
+from .api import BACKENDS, Loader, LoaderConfig, build_loader
+
+__all__ = ["BACKENDS", "Loader", "LoaderConfig", "build_loader"]
