@@ -71,14 +71,25 @@ def crop_frame(image: np.ndarray, window: np.ndarray, output_size: int, padding:
                           borderMode=border, borderValue=(0, 0, 0))
 
 
+def normalisation_table(brightness: float) -> np.ndarray:
+    """[1, 256, 3] float32: the normalised value of each uint8 level per RGB channel,
+    (clip(level * brightness / 255, 0, 1) - mean) / std, evaluated in float32."""
+    levels = np.arange(256, dtype=np.float32)
+    values = np.clip(levels * np.float32(brightness / 255.0), 0.0, 1.0)
+    return np.ascontiguousarray(((values[:, None] - _MEAN[None, :]) / _STD[None, :]).reshape(1, 256, 3))
+
+
 def finish_crop(crop: np.ndarray, grayscale: bool, brightness: float) -> np.ndarray:
-    """uint8 HxWx3 RGB crop -> normalised float32 3xHxW (grayscale, brightness, clip, ImageNet norm)."""
+    """uint8 HxWx3 RGB crop -> normalised float32 3xHxW (grayscale, brightness, clip, ImageNet norm).
+
+    The per-pixel arithmetic is a function of the uint8 level alone, so it runs as one table lookup
+    (cv2.LUT): the same float32 values as computing it per pixel, about twice as fast."""
     import cv2
 
     if grayscale:
-        crop = np.repeat(cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)[:, :, None], 3, axis=2)
-    values = np.clip(crop.astype(np.float32) * np.float32(brightness / 255.0), 0.0, 1.0)
-    return np.ascontiguousarray(((values - _MEAN) / _STD).transpose(2, 0, 1))
+        crop = cv2.cvtColor(cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+    values = cv2.LUT(crop, normalisation_table(brightness))
+    return np.ascontiguousarray(values.transpose(2, 0, 1))
 
 
 def render_frames(frames: FrameSet, record: SampleRecord) -> np.ndarray:
@@ -110,6 +121,18 @@ def execute_record(record: SampleRecord) -> dict:
     return sample
 
 
+def _stack_dim1(values: list[torch.Tensor]) -> torch.Tensor:
+    """torch.stack(values, dim=1); in a DataLoader worker, straight into shared memory (as torch's
+    default_collate does), which saves a copy when the batch is sent to the main process."""
+    first = values[0]
+    shape = (first.shape[0], len(values), *first.shape[1:])
+    out = None
+    if torch.utils.data.get_worker_info() is not None:
+        storage = first._typed_storage()._new_shared(first.numel() * len(values), device=first.device)
+        out = first.new(storage).view(shape)
+    return torch.stack(values, dim=1, out=out)
+
+
 def collate_stack1(samples: list[dict]) -> dict:
     """Batch samples with the batch as dimension 1 of per-frame tensors (pytracking's stack_dim=1);
     strings become lists and ints an int64 tensor. Works for any set of keys (no None/dict pitfalls)."""
@@ -117,7 +140,7 @@ def collate_stack1(samples: list[dict]) -> dict:
     for key, value in samples[0].items():
         values = [s[key] for s in samples]
         if isinstance(value, torch.Tensor):
-            batch[key] = torch.stack(values, dim=1)
+            batch[key] = _stack_dim1(values)
         elif isinstance(value, (int, np.integer)):
             batch[key] = torch.as_tensor(values, dtype=torch.int64)
         else:

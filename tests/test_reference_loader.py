@@ -188,3 +188,14 @@ def test_real_sequence_through_the_generic_dataset_and_the_loader():
     # the crops are centred on jittered targets: the target box lies near the crop centre
     centres = batch["test_anno"][..., :2] + batch["test_anno"][..., 2:] / 2
     assert ((centres - 144).abs() < 144).all()
+
+
+@pytest.mark.parametrize("grayscale", [False, True])
+def test_colour_pipeline_equals_the_per_pixel_formula(grayscale):
+    from loaders.reference import finish_crop
+
+    crop = np.random.default_rng(1).integers(0, 256, (30, 20, 3), dtype=np.uint8)
+    source = np.repeat(cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)[:, :, None], 3, 2) if grayscale else crop
+    values = np.clip(source.astype(np.float32) * np.float32(1.17 / 255), 0, 1)
+    expected = ((values - np.float32(IMAGENET_MEAN)) / np.float32(IMAGENET_STD)).transpose(2, 0, 1)
+    np.testing.assert_array_equal(finish_crop(crop, grayscale, 1.17), expected)
