@@ -28,8 +28,8 @@ BACKENDS = ("auto", "dali", "reference")
 class LoaderConfig:
     """How batches are made.
 
-    backend: "reference" (OpenCV in torch DataLoader workers), "dali", or "auto" (DALI when importable,
-        else the reference loader).
+    backend: "reference" (OpenCV in torch DataLoader workers), "dali", or "auto" (DALI when it sees a GPU,
+        else the reference loader, which is the faster one on a CPU).
     batch_size: samples per batch.
     workers: reference: DataLoader worker processes (0: in the main process); dali: CPU threads.
     device: dali only: "gpu", "cpu" or "auto" (GPU when DALI sees a CUDA device).
@@ -105,12 +105,13 @@ def make_sampler(cfg: LoaderConfig, datasets: Sequence, weights: Sequence[float]
                    samples_per_epoch=cfg.samples_per_epoch)
 
 
-def dali_available() -> bool:
+def dali_gpu_available() -> bool:
+    """True when DALI imports and sees a CUDA device."""
     try:
-        import nvidia.dali  # noqa: F401
+        from nvidia.dali.backend import GetCUDADeviceCount
     except ImportError:
         return False
-    return True
+    return GetCUDADeviceCount() > 0
 
 
 def build_loader(cfg: LoaderConfig, datasets: Sequence, processing: ProcessingConfig | None = None,
@@ -121,7 +122,9 @@ def build_loader(cfg: LoaderConfig, datasets: Sequence, processing: ProcessingCo
     sampler = make_sampler(cfg, datasets, weights, rank, world_size)
     backend = cfg.backend
     if backend == "auto":
-        backend = "dali" if dali_available() else "reference"
+        # DALI on a GPU; on the CPU the OpenCV reference loader is faster on this project's machines
+        # (benchmarks/loader_speed.py: DALI's CPU warp/resize and colour ops cost ~4x cv2's).
+        backend = "dali" if dali_gpu_available() else "reference"
     if backend == "dali":
         from .dali import DaliLoader
 
