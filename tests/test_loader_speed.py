@@ -1,0 +1,79 @@
+"""Smoke test of benchmarks/loader_speed.py: a tiny --quick run writes every section with positive rates."""
+
+import importlib.util
+import json
+import os
+import sys
+
+import pytest
+
+pytest.importorskip("cv2")
+
+SCRIPT = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "loader_speed.py")
+DALI_SECTIONS = ("dali",)
+
+
+def load_benchmark():
+    spec = importlib.util.spec_from_file_location("loader_speed", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def check_row(row: dict, may_skip: bool) -> None:
+    if row["status"] == "skipped" and may_skip:
+        assert row["reason"], row
+        return
+    assert row["status"] == "ok", row
+    assert row["samples_per_s"] > 0 and row["frames_per_s"] > 0 and row["runs"], row
+    assert row["frames_per_s"] == pytest.approx(row["samples_per_s"] * 6, rel=1e-3, abs=0.1)
+    assert row["peak_rss_mib"] > 0
+
+
+def test_quick_run_reports_every_section(tmp_path, capsys):
+    bench = load_benchmark()
+    out = tmp_path / "l.json"
+    assert bench.main(["--quick", "--out", str(out), "--data-root", str(tmp_path), "--sequences", "3",
+                       "--frames", "30", "--batches", "2", "--batch-size", "2", "--workers", "2",
+                       "--profile-samples", "2", "--consumer-ms", "5", "--quiet"]) == 0
+    report = json.loads(out.read_text())
+    assert report["benchmark"] == "loader_speed"
+    for key in ("cpu", "logical_cpus", "torch_threads", "torch", "opencv", "python"):
+        assert key in report["machine"]
+    assert "--quick" in report["command"] and report["date"]
+    assert [entry["size"] for entry in report["sizes"]] == ["640x360"]
+    entry = report["sizes"][0]
+    assert entry["data"]["sequences"] == 3 and entry["data"]["timed_frames"] == 2 * 2 * 6
+
+    decode = {(r["decoder"], r["threads"]): r for r in entry["decode"]}
+    assert set(decode) == {("cv2", 1), ("cv2", 2), ("dali", 1), ("dali", 2)}
+    for (decoder, _), row in decode.items():
+        check_row(row, may_skip=decoder == "dali")
+
+    for section, workers_key, counts in (("baseline", "workers", {0, 2}), ("reference", "workers", {0, 2}),
+                                         ("dali", "threads", {1, 2})):
+        rows = entry[section]
+        assert {r[workers_key] for r in rows} == counts, section
+        for row in rows:
+            check_row(row, may_skip=section in DALI_SECTIONS)
+            if row["status"] == "ok":
+                assert row["ratio_to_decode"] > 0 and row["ratio_to_baseline"] > 0, row
+    assert all(r["ratio_to_baseline"] == 1.0 for r in entry["baseline"])
+
+    e2e = entry["end_to_end"]
+    assert e2e["backend"] in ("reference", "dali")
+    consumers = {r["consumer"]: r for r in e2e["rows"]}
+    assert set(consumers) == {"none", "sleep"}
+    for row in e2e["rows"]:
+        check_row(row, may_skip=False)
+    assert consumers["sleep"]["consumer_ms"] == 5 and consumers["sleep"]["expected_samples_per_s"] > 0
+
+    for name in ("reference", "pytracking_style"):
+        profile = entry["profile"][name]
+        assert profile["total_ms"] > 0 and profile["stages_ms"]["decode"] > 0 and profile["stages_ms"]["collate"] > 0
+    assert {"record", "read", "decode", "warpAffine", "normalise", "proposals", "labels", "collate"} <= set(
+        entry["profile"]["reference"]["stages_ms"])
+
+    table = capsys.readouterr().out
+    assert "reference, 2 workers" in table and "pytracking-style, 0 workers" in table
