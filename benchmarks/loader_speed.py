@@ -69,7 +69,7 @@ if __name__ == "__main__" and _REPO not in sys.path:
 
 FRAMES_PER_SAMPLE = 6  # DiMP: 3 train + 3 test
 DEFAULT_SEQUENCES, DEFAULT_FRAMES = 12, 100
-QUICK = {"sizes": ["640x360"], "batches": 4, "repeats": 1, "profile_samples": 5}
+QUICK = {"sizes": ["640x360"], "batches": 8, "repeats": 1, "profile_samples": 5}
 FULL = {"sizes": ["640x360", "1280x720"], "batches": 20, "repeats": 3, "profile_samples": 20}
 LOADER_BACKENDS = ("baseline", "reference", "dali")
 
@@ -707,7 +707,7 @@ def prepare_size(size: str, args, log) -> SizeData:
     generation_s = time.perf_counter() - start
     log(f"[{size}] data: {root} ({generation_s:.1f} s to ensure)")
     dataset = Got10k(root=root, split="train")
-    warmup = 1 + args.workers
+    warmup = 1 + 2 * args.workers  # prefetch: 2 batches in flight per worker
     sampler = dimp_sampler([dataset], seed=0, samples_per_epoch=(warmup + args.batches) * args.batch_size)
     frames = []
     for index in range(warmup * args.batch_size, len(sampler)):
@@ -722,7 +722,7 @@ def prepare_size(size: str, args, log) -> SizeData:
 def loader_configs(sd: SizeData, args, processing) -> list[Config]:
     from loaders.api import LoaderConfig, build_loader
 
-    B, N, warmup = args.batch_size, args.workers, 1 + args.workers
+    B, N, warmup = args.batch_size, args.workers, 1 + 2 * args.workers
     epoch = len(sd.sampler)
     configs = []
 
@@ -927,7 +927,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=10)
     parser.add_argument("--workers", type=int, default=2,
                         help="N: DataLoader workers, decode threads and DALI threads of the parallel rows")
-    parser.add_argument("--batches", type=int, default=None, help="timed batches per pass (default 20; quick 4)")
+    parser.add_argument("--batches", type=int, default=None, help="timed batches per pass (default 20; quick 8)")
     parser.add_argument("--duration", type=float, default=None,
                         help="stop a timed pass after this many seconds (at least one batch)")
     parser.add_argument("--repeats", type=int, default=None, help="timed passes per configuration (default 3)")
@@ -973,7 +973,7 @@ def main(argv: list[str] | None = None) -> int:
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine_info(),
         "settings": {"batch_size": args.batch_size, "workers": args.workers, "batches": args.batches,
-                     "warmup_batches": 1 + args.workers, "duration": args.duration, "repeats": args.repeats,
+                     "warmup_batches": 1 + 2 * args.workers, "duration": args.duration, "repeats": args.repeats,
                      "consumer_ms": args.consumer_ms, "sizes": args.sizes, "backends": args.backends,
                      "quick": args.quick, "frames_per_sample": FRAMES_PER_SAMPLE, "output_size": processing.output_size,
                      "memory": "PSS/RSS of self + descendants from /proc" if MemoryMonitor.available

@@ -20,6 +20,7 @@ dataset wrapper skips such a sample, logs a warning, counts it, and draws a repl
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -43,7 +44,8 @@ class FrameDecodeError(RuntimeError):
 
 
 def decode_frame(path: str) -> np.ndarray:
-    """HxWx3 uint8 RGB image of `path`; FrameDecodeError when missing or corrupt."""
+    """HxWx3 uint8 image of `path` in OpenCV's BGR order (finish_crop reorders to RGB);
+    FrameDecodeError when missing or corrupt."""
     import cv2
 
     data = np.fromfile(path, dtype=np.uint8) if _exists(path) else None
@@ -52,7 +54,7 @@ def decode_frame(path: str) -> np.ndarray:
     image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if image is None:
         raise FrameDecodeError(path, "not a decodable image (corrupt or truncated?)")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return image
 
 
 def _exists(path: str) -> bool:
@@ -72,40 +74,55 @@ def crop_frame(image: np.ndarray, window: np.ndarray, output_size: int, padding:
 
 
 def normalisation_table(brightness: float) -> np.ndarray:
-    """[1, 256, 3] float32: the normalised value of each uint8 level per RGB channel,
+    """[3, 256] float32: the normalised value of each uint8 level per RGB channel,
     (clip(level * brightness / 255, 0, 1) - mean) / std, evaluated in float32."""
     levels = np.arange(256, dtype=np.float32)
     values = np.clip(levels * np.float32(brightness / 255.0), 0.0, 1.0)
-    return np.ascontiguousarray(((values[:, None] - _MEAN[None, :]) / _STD[None, :]).reshape(1, 256, 3))
+    return np.ascontiguousarray((values[None, :] - _MEAN[:, None]) / _STD[:, None])
 
 
-def finish_crop(crop: np.ndarray, grayscale: bool, brightness: float) -> np.ndarray:
-    """uint8 HxWx3 RGB crop -> normalised float32 3xHxW (grayscale, brightness, clip, ImageNet norm).
+def finish_crop(crop: np.ndarray, grayscale: bool, brightness: float, out: np.ndarray | None = None) -> np.ndarray:
+    """uint8 HxWx3 BGR crop -> normalised float32 3xHxW RGB (grayscale, brightness, clip, ImageNet norm),
+    written into `out` when given.
 
-    The per-pixel arithmetic is a function of the uint8 level alone, so it runs as one table lookup
-    (cv2.LUT): the same float32 values as computing it per pixel, about twice as fast."""
+    The per-pixel arithmetic is a function of the uint8 level alone, so each output channel is one table
+    lookup (cv2.LUT) of one input plane: the same float32 values as computing it per pixel, 5x faster."""
     import cv2
 
+    if out is None:
+        out = np.empty((3, *crop.shape[:2]), dtype=np.float32)
     if grayscale:
-        crop = cv2.cvtColor(cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
-    values = cv2.LUT(crop, normalisation_table(brightness))
-    return np.ascontiguousarray(values.transpose(2, 0, 1))
-
-
-def render_frames(frames: FrameSet, record: SampleRecord) -> np.ndarray:
-    """[n, 3, S, S] float32 images of one frame set."""
-    out = np.empty((len(frames.paths), 3, record.output_size, record.output_size), dtype=np.float32)
-    for i, (path, window) in enumerate(zip(frames.paths, frames.windows)):
-        crop = crop_frame(decode_frame(path), window, record.output_size, record.padding)
-        out[i] = finish_crop(crop, record.grayscale, frames.brightness)
+        gray = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
+        planes = (gray, gray, gray)
+    else:
+        blue, green, red = cv2.split(crop)
+        planes = (red, green, blue)
+    table = normalisation_table(brightness)
+    for channel, plane in enumerate(planes):
+        cv2.LUT(plane, table[channel], dst=out[channel])
     return out
 
 
-def execute_record(record: SampleRecord) -> dict:
-    """One sample as a dict of tensors (per-frame leading dimension, not yet batched)."""
+def render_frames(frames: FrameSet, record: SampleRecord, out: np.ndarray) -> None:
+    """Render one frame set into `out` [n, 3, S, S] float32."""
+    for i, (path, window) in enumerate(zip(frames.paths, frames.windows)):
+        crop = crop_frame(decode_frame(path), window, record.output_size, record.padding)
+        finish_crop(crop, record.grayscale, frames.brightness, out=out[i])
+
+
+def _empty(shape: tuple[int, ...], dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """An uninitialised tensor; in a DataLoader worker, in shared memory (sent to the main process
+    without a copy, as torch's default_collate does)."""
+    if torch.utils.data.get_worker_info() is None:
+        return torch.empty(shape, dtype=dtype)
+    numel = int(np.prod(shape))
+    storage = torch.UntypedStorage._new_shared(numel * torch.empty((), dtype=dtype).element_size())
+    return torch.tensor([], dtype=dtype).set_(storage).view(shape)
+
+
+def sample_fields(record: SampleRecord) -> dict:
+    """The per-sample annotations of a record (everything but the images), as tensors / names."""
     sample = {
-        "train_images": torch.from_numpy(render_frames(record.train, record)),
-        "test_images": torch.from_numpy(render_frames(record.test, record)),
         "train_anno": torch.from_numpy(record.train.boxes.astype(np.float32)),
         "test_anno": torch.from_numpy(record.test.boxes.astype(np.float32)),
         "dataset": record.dataset,
@@ -119,6 +136,16 @@ def execute_record(record: SampleRecord) -> dict:
         sample["test_proposals"] = torch.from_numpy(record.test.proposals.astype(np.float32))
         sample["proposal_iou"] = torch.from_numpy(record.test.proposal_iou.astype(np.float32))
     return sample
+
+
+def execute_record(record: SampleRecord) -> dict:
+    """One sample as a dict of tensors (per-frame leading dimension, not yet batched)."""
+    size = record.output_size
+    sample = {"train_images": torch.empty(len(record.train.paths), 3, size, size),
+              "test_images": torch.empty(len(record.test.paths), 3, size, size)}
+    render_frames(record.train, record, sample["train_images"].numpy())
+    render_frames(record.test, record, sample["test_images"].numpy())
+    return {**sample, **sample_fields(record)}
 
 
 def _stack_dim1(values: list[torch.Tensor]) -> torch.Tensor:
@@ -186,21 +213,58 @@ class TrainingSamples(torch.utils.data.Dataset):
         return make_record(self.sampler.sequence(spec), spec, self.processing, self.seed, self.epoch, global_index,
                            attempt)
 
-    def __getitem__(self, index: int) -> dict:
+    def _render(self, index: int, render) -> tuple[SampleRecord, int]:
+        """Run `render(record)` on sample `index`'s record, replacing it after a FrameDecodeError (logged);
+        returns the record rendered and the number of replacements."""
         failures: list[str] = []
         for attempt in range(self.max_replacements + 1):
             record = self.record(index, attempt)
             try:
-                sample = execute_record(record)
+                render(record)
             except FrameDecodeError as exc:
                 failures.append(str(exc))
                 logger.warning("sample %d (epoch %d, %s/%s): %s; drawing a replacement", record.index, self.epoch,
                                record.dataset, record.sequence, exc)
                 continue
-            sample["replaced"] = attempt
-            return sample
+            return record, attempt
         raise RuntimeError(f"sample {index} (epoch {self.epoch}): {len(failures)} draws in a row had unreadable "
                            "frames: " + "; ".join(failures))
+
+    def __getitem__(self, index: int) -> dict:
+        rendered: dict = {}
+        record, replaced = self._render(index, lambda r: rendered.update(execute_record(r)))
+        rendered["replaced"] = replaced
+        return rendered
+
+    def batch(self, indices: Sequence[int]) -> dict:
+        """The batch of local samples `indices`, rendered straight into its [n, B, 3, S, S] image tensors
+        (in shared memory inside a DataLoader worker): no per-sample tensors, no stacking copy."""
+        size, count = self.processing.output_size, len(indices)
+        train = _empty((self.sampler.num_train_frames, count, 3, size, size))
+        test = _empty((self.sampler.num_test_frames, count, 3, size, size))
+        fields = []
+        for slot, index in enumerate(indices):
+            def render(record: SampleRecord, slot: int = slot) -> None:
+                render_frames(record.train, record, train[:, slot].numpy())
+                render_frames(record.test, record, test[:, slot].numpy())
+
+            record, replaced = self._render(index, render)
+            fields.append({**sample_fields(record), "replaced": replaced})
+        return {"train_images": train, "test_images": test, **collate_stack1(fields)}
+
+
+class TrainingBatches(torch.utils.data.Dataset):
+    """Batches of a TrainingSamples: item k is local samples [k*B, (k+1)*B) (offset by `first_batch`)."""
+
+    def __init__(self, samples: TrainingSamples, batch_size: int, first_batch: int = 0) -> None:
+        self.samples, self.batch_size, self.first_batch = samples, batch_size, first_batch
+
+    def __len__(self) -> int:
+        return max(0, len(self.samples) // self.batch_size - self.first_batch)
+
+    def __getitem__(self, k: int) -> dict:
+        start = (self.first_batch + k) * self.batch_size
+        return self.samples.batch(range(start, start + self.batch_size))
 
 
 class ReferenceDataLoader(torch.utils.data.DataLoader):
@@ -228,8 +292,5 @@ def build_reference_loader(sampler: TrackingSampler, processing: ProcessingConfi
     computing them (resume). Workers are plain torch DataLoader workers.
     """
     samples = TrainingSamples(sampler, processing, seed=seed, epoch=epoch)
-    first = start_iteration * batch_size
-    indices = range(first, (len(samples) // batch_size) * batch_size)
-    return ReferenceDataLoader(
-        torch.utils.data.Subset(samples, indices), batch_size=batch_size, shuffle=False, num_workers=num_workers,
-        collate_fn=collate_stack1, drop_last=True, persistent_workers=False)
+    return ReferenceDataLoader(TrainingBatches(samples, batch_size, first_batch=start_iteration), batch_size=None,
+                               shuffle=False, num_workers=num_workers, persistent_workers=False)

@@ -198,4 +198,5 @@ def test_colour_pipeline_equals_the_per_pixel_formula(grayscale):
     source = np.repeat(cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)[:, :, None], 3, 2) if grayscale else crop
     values = np.clip(source.astype(np.float32) * np.float32(1.17 / 255), 0, 1)
     expected = ((values - np.float32(IMAGENET_MEAN)) / np.float32(IMAGENET_STD)).transpose(2, 0, 1)
-    np.testing.assert_array_equal(finish_crop(crop, grayscale, 1.17), expected)
+    bgr = np.ascontiguousarray(crop[:, :, ::-1])  # the loader works in OpenCV's channel order
+    np.testing.assert_array_equal(finish_crop(bgr, grayscale, 1.17), expected)
