@@ -69,8 +69,9 @@ class Loader(Protocol):
     def close(self) -> None: ...
 
 
-class ReferenceLoader:
-    """The OpenCV reference backend behind the Loader protocol."""
+class EpochCursor:
+    """The epoch/resume bookkeeping every backend shares: which epoch, and which batch the next
+    iteration starts at (reset to 0 once an iteration has started)."""
 
     def __init__(self, sampler: TrackingSampler, processing: ProcessingConfig, cfg: LoaderConfig) -> None:
         self.sampler, self.processing, self.cfg = sampler, processing, cfg
@@ -87,10 +88,19 @@ class ReferenceLoader:
             raise ValueError(f"resume: iteration {iteration} outside [0, {len(self)}]")
         self.epoch, self.start_iteration = epoch, iteration
 
+    def _take_start(self) -> int:
+        """The batch the iteration starting now begins at; later iterations start at 0."""
+        start, self.start_iteration = self.start_iteration, 0
+        return start
+
+
+class ReferenceLoader(EpochCursor):
+    """The OpenCV reference backend behind the Loader protocol."""
+
     def __iter__(self) -> Iterator[dict]:
         from .reference import build_reference_loader
 
-        start, self.start_iteration = self.start_iteration, 0
+        start = self._take_start()
         yield from build_reference_loader(self.sampler, self.processing, self.cfg.batch_size, seed=self.cfg.seed,
                                           epoch=self.epoch, num_workers=self.cfg.workers, start_iteration=start)
 

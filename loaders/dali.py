@@ -60,8 +60,8 @@ from tracking.data import geometry
 from tracking.data.processing import IMAGENET_MEAN, IMAGENET_STD, ProcessingConfig, SampleRecord
 from tracking.data.sampler import TrackingSampler
 
-from .api import LoaderConfig
-from .reference import FrameDecodeError, TrainingSamples, collate_stack1
+from .api import EpochCursor, LoaderConfig
+from .reference import FrameDecodeError, TrainingSamples, collate_stack1, sample_fields
 
 logger = logging.getLogger(__name__)
 
@@ -211,32 +211,13 @@ def prepare_batch(samples: TrainingSamples, position: int, batch_size: int, mode
     return HostBatch(position, indices, records, replaced, inputs)
 
 
-def _sample_fields(record: SampleRecord, replaced: int) -> dict:
-    """The non-image entries of the reference's per-sample dict (execute_record + "replaced")."""
-    sample = {
-        "train_anno": torch.from_numpy(record.train.boxes.astype(np.float32)),
-        "test_anno": torch.from_numpy(record.test.boxes.astype(np.float32)),
-        "dataset": record.dataset,
-        "sequence": record.sequence,
-        "index": record.index,
-    }
-    if record.train.labels is not None:
-        sample["train_label"] = torch.from_numpy(record.train.labels)
-        sample["test_label"] = torch.from_numpy(record.test.labels)
-    if record.test.proposals is not None:
-        sample["test_proposals"] = torch.from_numpy(record.test.proposals.astype(np.float32))
-        sample["proposal_iou"] = torch.from_numpy(record.test.proposal_iou.astype(np.float32))
-    sample["replaced"] = replaced
-    return sample
-
-
 def assemble_batch(host: HostBatch, images: torch.Tensor) -> dict:
     """The reference batch layout from the [B * F, 3, S, S] flat frame images of `host`."""
     n_train = len(host.records[0].train.paths)
     frames = images.reshape(len(host.records), -1, *images.shape[1:])  # [B, F, 3, S, S]
     batch = {"train_images": frames[:, :n_train].transpose(0, 1).contiguous(),
              "test_images": frames[:, n_train:].transpose(0, 1).contiguous()}
-    batch.update(collate_stack1([_sample_fields(r, k) for r, k in zip(host.records, host.replaced)]))
+    batch.update(collate_stack1([{**sample_fields(r), "replaced": k} for r, k in zip(host.records, host.replaced)]))
     return batch
 
 
@@ -347,7 +328,7 @@ def _shutdown(pipe) -> None:
 # ------------------------------------------------------------------------------------------------ loader
 
 
-class DaliLoader:
+class DaliLoader(EpochCursor):
     """The DALI backend behind the Loader protocol (epoch / resume semantics of ReferenceLoader).
 
     mode: the pipeline variant (MODES). Default: "warp" on the GPU; on the CPU the fastest measured one,
@@ -357,8 +338,7 @@ class DaliLoader:
 
     def __init__(self, sampler: TrackingSampler, processing: ProcessingConfig, cfg: LoaderConfig,
                  mode: str | None = None, device: str | None = None) -> None:
-        self.sampler, self.processing, self.cfg = sampler, processing, cfg
-        self.epoch, self.start_iteration = 0, 0
+        super().__init__(sampler, processing, cfg)
         self.device = resolve_device(device or cfg.device)
         if mode is None:
             mode = "warp" if self.device == "gpu" else (
@@ -375,19 +355,8 @@ class DaliLoader:
         self._active = None  # the generator of the current iteration
 
     # ------------------------------------------------------------------------------- Loader protocol
-    def __len__(self) -> int:
-        return len(self.sampler) // self.cfg.batch_size
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch, self.start_iteration = epoch, 0
-
-    def resume(self, epoch: int, iteration: int) -> None:
-        if not 0 <= iteration <= len(self):
-            raise ValueError(f"resume: iteration {iteration} outside [0, {len(self)}]")
-        self.epoch, self.start_iteration = epoch, iteration
-
     def __iter__(self) -> Iterator[dict]:
-        start, self.start_iteration = self.start_iteration, 0
+        start = self._take_start()
         self._stop_active()
         generator = self._iterate(self.epoch, start)
         self._active = generator
