@@ -1,0 +1,1 @@
+"""Evaluation: benchmark readers, the one-pass-evaluation (OPE) runner, metrics and reports."""
