@@ -86,17 +86,14 @@ def test_single_file_scorer_and_formats(tmp_path, capsys):
     assert "AO: 1.0000" in capsys.readouterr().out
 
 
-def test_dataset_hook_is_explicit(tmp_path, capsys):
+def test_dataset_without_its_files_is_a_clear_error(tmp_path):
     class Args:
         anno_dir = None
         dataset = "otb"
         data_root = str(tmp_path)
-    try:
-        gts = load_ground_truth(Args())
-    except NotImplementedError as e:
-        assert "--anno-dir" in str(e)
-    else:
-        assert isinstance(gts, dict)
+
+    with pytest.raises(FileNotFoundError, match=r"OTB: sequence annotation\(s\) not found.*Basketball"):
+        load_ground_truth(Args())
 
 
 @pytest.mark.skipif(not os.path.isfile(CURVES), reason=f"{CURVES} not present")

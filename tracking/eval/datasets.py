@@ -715,3 +715,9 @@ def build_eval_dataset(name: str, root=None, **kw) -> _Reader:
     if key not in _READERS:
         raise ValueError(f"unknown evaluation dataset {name!r}; known: {sorted(set(_READERS))}")
     return _READERS[key](root, **kw)
+
+
+def load_ground_truth(name: str, root=None, **kw) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{sequence name: (ground truth [T, 4] xywh, valid [T] bool)} of an evaluation dataset, for scoring
+    (``python -m tracking.eval.report --dataset NAME --data-root DIR``)."""
+    return {seq.name: (seq.ground_truth, seq.valid) for seq in build_eval_dataset(name, root, **kw)}

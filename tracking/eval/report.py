@@ -66,20 +66,15 @@ def _read_gt_dir(anno_dir: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 
 
 def load_ground_truth(args: argparse.Namespace) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """{sequence name: (gt [T, 4] xywh, valid [T] bool = target present)} from ``--anno-dir``, or, for
-    ``--dataset NAME --data-root DIR``, from ``tracking.eval.datasets.load_ground_truth(NAME, DIR)``
-    (the dataset readers' hook: it must return the same dict)."""
+    """{sequence name: (gt [T, 4] xywh, valid [T] bool = target present)} from ``--anno-dir`` (OTB toolkit
+    layout: one ``<Seq>.txt`` per sequence) or from ``--dataset NAME --data-root DIR`` (the evaluation
+    readers of tracking.eval.datasets)."""
     if getattr(args, "anno_dir", None):
         return _read_gt_dir(args.anno_dir)
     if getattr(args, "dataset", None):
-        try:
-            from . import datasets  # written separately
-            loader = datasets.load_ground_truth
-        except (ImportError, AttributeError):
-            raise NotImplementedError(
-                f"--dataset {args.dataset}: tracking.eval.datasets.load_ground_truth(name, root) is not "
-                "available yet; use --anno-dir") from None
-        return loader(args.dataset, args.data_root)
+        from .datasets import load_ground_truth as dataset_ground_truth
+
+        return dataset_ground_truth(args.dataset, args.data_root)
     raise ValueError("give --anno-dir (or --dataset with --data-root)")
 
 
