@@ -380,11 +380,8 @@ class Got10kEval(_Reader):
         self.split = split
         root = _resolve_root(root, self.dataset, self.env_var)
         self.root = os.path.join(root, split) if os.path.isdir(os.path.join(root, split)) else root
-        listing = os.path.join(self.root, "list.txt")
-        if os.path.isfile(listing):
-            with open(listing) as f:
-                available = [line.strip() for line in f if line.strip()]
-        else:
+        available = _read_list(os.path.join(self.root, "list.txt"))
+        if available is None:
             available = sorted(e for e in os.listdir(self.root)
                                if os.path.isfile(os.path.join(self.root, e, "groundtruth.txt")))
         self._names = self._select(available, sequences, self.root)
@@ -610,11 +607,8 @@ class _DirSequences(_Reader):
         if self._is_sequence(self.root):
             self._dirs = {os.path.basename(self.root): self.root}
         else:
-            listing = os.path.join(self.root, "list.txt")
-            if os.path.isfile(listing):
-                with open(listing) as f:
-                    entries = [line.strip() for line in f if line.strip()]
-            else:
+            entries = _read_list(os.path.join(self.root, "list.txt"))
+            if entries is None:
                 entries = sorted(e for e in os.listdir(self.root)
                                  if os.path.isdir(os.path.join(self.root, e))
                                  and self._is_sequence(os.path.join(self.root, e)))
@@ -703,6 +697,14 @@ _READERS = {
     "otb": OTB, "otb100": OTB, "lasot": LaSOTTest, "got10k": Got10kEval, "trackingnet": TrackingNetTest,
     "uav123": UAV123, "nfs": NFS, "vot": VOTPolygons, "folder": FolderSequences,
 }
+
+
+def _read_list(path: str) -> list[str] | None:
+    """The non-empty lines of a sequence list file (e.g. list.txt), or None when it does not exist."""
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        return [line.strip() for line in f if line.strip()]
 
 
 def build_eval_dataset(name: str, root=None, **kw) -> _Reader:

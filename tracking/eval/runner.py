@@ -250,18 +250,25 @@ def _write_zip(out_zip: str, entries: list[tuple[str, str]]) -> str:
     return out_zip
 
 
+def _packed_names(results_dir: str, sequences, who: str) -> list[str]:
+    """The result names to pack: all of them, or exactly `sequences` (all of which must have results)."""
+    names = _result_names(results_dir)
+    if sequences is None:
+        return names
+    missing = sorted(set(sequences) - set(names))
+    if missing:
+        raise FileNotFoundError(f"{who}: no results for {len(missing)} sequence(s): {missing[:5]}")
+    wanted = set(sequences)
+    return [n for n in names if n in wanted]
+
+
 def pack_got10k(results_dir: str | os.PathLike, out_zip: str | os.PathLike, sequences=None) -> str:
     """Zip for the GOT-10k test server: for each sequence ``<seq>/<seq>_001.txt`` (one ``x,y,w,h`` line per
     frame, commas, the first and only run) and ``<seq>/<seq>_time.txt`` (one time in seconds per line).
     Every result must have its ``_time.txt``; ``sequences`` (e.g. the reader's names), when given, must all
     have results. Returns the zip path."""
     results_dir = os.fspath(results_dir)
-    names = _result_names(results_dir)
-    if sequences is not None:
-        missing = sorted(set(sequences) - set(names))
-        if missing:
-            raise FileNotFoundError(f"pack_got10k: no results for {len(missing)} sequence(s): {missing[:5]}")
-        names = [n for n in names if n in set(sequences)]
+    names = _packed_names(results_dir, sequences, "pack_got10k")
     entries = []
     for n in names:
         box_path, time_path = result_paths(results_dir, n)
@@ -277,12 +284,7 @@ def pack_trackingnet(results_dir: str | os.PathLike, out_zip: str | os.PathLike,
     """Zip for the TrackingNet server: ``<seq>.txt`` per sequence at the zip root, one ``x,y,w,h`` line per
     frame with commas (no time files). Returns the zip path."""
     results_dir = os.fspath(results_dir)
-    names = _result_names(results_dir)
-    if sequences is not None:
-        missing = sorted(set(sequences) - set(names))
-        if missing:
-            raise FileNotFoundError(f"pack_trackingnet: no results for {len(missing)} sequence(s): {missing[:5]}")
-        names = [n for n in names if n in set(sequences)]
+    names = _packed_names(results_dir, sequences, "pack_trackingnet")
     entries = [(f"{n}.txt", _box_text(result_paths(results_dir, n)[0])) for n in names]
     return _write_zip(out_zip, entries)
 
