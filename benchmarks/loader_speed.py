@@ -605,7 +605,7 @@ def profile_reference(sampler, processing, samples: int, batch_size: int) -> dic
             for path, window in zip(frames.paths, frames.windows):
                 data = np.fromfile(path, dtype=np.uint8)
                 timer.lap("read")
-                image = cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+                image = cv2.imdecode(data, cv2.IMREAD_COLOR)  # BGR, as the reference loader keeps it
                 timer.lap("decode")
                 crop = crop_frame(image, window, record.output_size, record.padding)
                 timer.lap("warpAffine")
