@@ -164,38 +164,29 @@ def _frames(record: SampleRecord):
 
 def prepare_batch(samples: TrainingSamples, position: int, batch_size: int, mode: str) -> HostBatch:
     """Records, checked frame bytes and per-frame inputs (for pipeline `mode`, see MODES) of batch
-    `position`, replacing unreadable samples as TrainingSamples.__getitem__ does."""
+    `position`, unreadable samples replaced through TrainingSamples.render_with_replacement."""
     roi, resize = mode != "warp", mode == "roi_resize"
     roi_start, roi_end = [], []
     indices = list(range(position * batch_size, (position + 1) * batch_size))
     records, replaced = [], []
     encoded, matrices, grays, brightness, anchors, shapes = [], [], [], [], [], []
     for index in indices:
-        failures: list[str] = []
-        for attempt in range(samples.max_replacements + 1):
-            record = samples.record(index, attempt)
-            try:
-                loaded = [(load_encoded(path), window, b) for path, window, b in _frames(record)]
-            except FrameDecodeError as exc:
-                failures.append(str(exc))
-                logger.warning("sample %d (epoch %d, %s/%s): %s; drawing a replacement", record.index,
-                               samples.epoch, record.dataset, record.sequence, exc)
-                continue
-            break
-        else:
-            raise RuntimeError(f"sample {index} (epoch {samples.epoch}): {len(failures)} draws in a row had "
-                               "unreadable frames: " + "; ".join(failures))
+        loaded: list = []
+
+        def load(record: SampleRecord) -> None:
+            loaded[:] = [(load_encoded(path), window, b) for path, window, b in _frames(record)]
+
+        record, attempt = samples.render_with_replacement(index, load)
         records.append(record)
         replaced.append(attempt)
         gray = np.float32(1.0 if record.grayscale else 0.0)
         for (data, (height, width)), window, b in loaded:
             matrix = geometry.window_to_affine(window, record.output_size)
-            if resize:  # the window relative to the ROI, (y, x) order: fn.resize's roi_start / roi_end
-                x0, y0, _, _ = roi_for_window(window, height, width)
-                roi_start.append(np.array([window[1] - y0, window[0] - x0], dtype=np.float32))
-                roi_end.append(np.array([window[3] - y0, window[2] - x0], dtype=np.float32))
             if roi:
                 x0, y0, x1, y1 = roi_for_window(window, height, width)
+                if resize:  # the window relative to the ROI, (y, x) order: fn.resize's roi_start / roi_end
+                    roi_start.append(np.array([window[1] - y0, window[0] - x0], dtype=np.float32))
+                    roi_end.append(np.array([window[3] - y0, window[2] - x0], dtype=np.float32))
                 matrix[0, 2] -= x0
                 matrix[1, 2] -= y0
                 anchors.append(np.array([x0, y0], dtype=np.int32))

@@ -152,12 +152,7 @@ def _stack_dim1(values: list[torch.Tensor]) -> torch.Tensor:
     """torch.stack(values, dim=1); in a DataLoader worker, straight into shared memory (as torch's
     default_collate does), which saves a copy when the batch is sent to the main process."""
     first = values[0]
-    shape = (first.shape[0], len(values), *first.shape[1:])
-    out = None
-    if torch.utils.data.get_worker_info() is not None:
-        storage = first._typed_storage()._new_shared(first.numel() * len(values), device=first.device)
-        out = first.new(storage).view(shape)
-    return torch.stack(values, dim=1, out=out)
+    return torch.stack(values, dim=1, out=_empty((first.shape[0], len(values), *first.shape[1:]), first.dtype))
 
 
 def collate_stack1(samples: list[dict]) -> dict:
@@ -213,7 +208,7 @@ class TrainingSamples(torch.utils.data.Dataset):
         return make_record(self.sampler.sequence(spec), spec, self.processing, self.seed, self.epoch, global_index,
                            attempt)
 
-    def _render(self, index: int, render) -> tuple[SampleRecord, int]:
+    def render_with_replacement(self, index: int, render) -> tuple[SampleRecord, int]:
         """Run `render(record)` on sample `index`'s record, replacing it after a FrameDecodeError (logged);
         returns the record rendered and the number of replacements."""
         failures: list[str] = []
@@ -232,7 +227,7 @@ class TrainingSamples(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict:
         rendered: dict = {}
-        record, replaced = self._render(index, lambda r: rendered.update(execute_record(r)))
+        record, replaced = self.render_with_replacement(index, lambda r: rendered.update(execute_record(r)))
         rendered["replaced"] = replaced
         return rendered
 
@@ -248,7 +243,7 @@ class TrainingSamples(torch.utils.data.Dataset):
                 render_frames(record.train, record, train[:, slot].numpy())
                 render_frames(record.test, record, test[:, slot].numpy())
 
-            record, replaced = self._render(index, render)
+            record, replaced = self.render_with_replacement(index, render)
             fields.append({**sample_fields(record), "replaced": replaced})
         return {"train_images": train, "test_images": test, **collate_stack1(fields)}
 
