@@ -16,3 +16,10 @@ requires_extension = pytest.mark.skipif(
 SHARED_DATA = os.environ.get("TRACKING_SHARED_DATA") or os.path.normpath(
     os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data"))
 SHARED_SEQUENCES = os.path.join(SHARED_DATA, "sequences")
+
+
+@pytest.fixture(autouse=True)
+def _no_user_settings(monkeypatch, tmp_path_factory):
+    """Tests never read the developer's own settings file (dataset roots, split lists)."""
+    monkeypatch.setenv("TRACKING_SETTINGS", str(tmp_path_factory.getbasetemp() / "no-settings.yaml"))
+    monkeypatch.delenv("TRACKING_SPECS_DIR", raising=False)

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 from conftest import SHARED_SEQUENCES
 
+from tracking.data import roots
+from tracking.data.annotations import read_boxes, read_flags
 from tracking.data.datasets import (AnnotationError, Coco, DatasetNotFoundError, Got10k, ImageFolderDataset,
                                     ImagenetVID, Lasot, SplitFileNotFoundError, TrackingNet, build_dataset,
-                                    read_boxes, read_flags, resolve_root)
-from tracking.data.datasets import base as base_module
+                                    resolve_root)
 from tracking.data.sequence import FramePaths
 
 SEQUENCES = SHARED_SEQUENCES
@@ -82,10 +83,34 @@ def test_read_flags_one_per_line_or_comma_separated(tmp_path):
 
 def test_resolve_root_from_argument_or_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("TRACKING_X_ROOT", str(tmp_path))
-    assert resolve_root("X", None, "TRACKING_X_ROOT") == str(tmp_path)
+    assert resolve_root("x", None) == str(tmp_path)
     other = tmp_path / "other"
     other.mkdir()
-    assert resolve_root("X", other, "TRACKING_X_ROOT") == str(other)  # the argument wins
+    assert resolve_root("x", other) == str(other)  # the argument wins
+
+
+def test_root_from_the_settings_file_after_argument_and_environment(tmp_path, monkeypatch):
+    make_got10k(tmp_path / "from_settings", n=2)
+    make_got10k(tmp_path / "from_env", n=1)
+    specs = tmp_path / "my_specs"
+    specs.mkdir()
+    (specs / "got10k_vot_val_split.txt").write_text("1\n")  # pytracking's file name
+    settings = tmp_path / "local.yaml"
+    settings.write_text(f"datasets:\n  got10k: {tmp_path / 'from_settings'}\nspecs_dir: {specs}\n")
+    monkeypatch.setenv("TRACKING_SETTINGS", str(settings))
+    monkeypatch.delenv("TRACKING_GOT10K_ROOT", raising=False)
+    assert len(Got10k()) == 2
+    assert Got10k(split="votval").names == ["GOT-10k_Train_000002"]  # the split list from specs_dir
+    monkeypatch.setenv("TRACKING_GOT10K_ROOT", str(tmp_path / "from_env"))
+    assert len(Got10k()) == 1  # the environment wins over the settings file
+    assert len(Got10k(tmp_path / "from_settings")) == 2  # and the argument over both
+    monkeypatch.delenv("TRACKING_GOT10K_ROOT")
+    settings.write_text(f"datasets:\n  got10k: {tmp_path / 'nowhere'}\n")
+    with pytest.raises(DatasetNotFoundError, match=rf"nowhere.*from datasets\.got10k in {settings}"):
+        Got10k()
+    settings.write_text("datasets: [1, 2\n")
+    with pytest.raises(ValueError, match=f"{settings}: cannot read the settings file"):
+        Got10k()
 
 
 def test_missing_root_error_names_dataset_path_and_variable(tmp_path, monkeypatch):
@@ -94,7 +119,7 @@ def test_missing_root_error_names_dataset_path_and_variable(tmp_path, monkeypatc
     with pytest.raises(DatasetNotFoundError) as info:
         Lasot()
     msg = str(info.value)
-    assert "LaSOT" in msg and missing in msg and "TRACKING_LASOT_ROOT" in msg
+    assert "LaSOT" in msg and missing in msg and "TRACKING_LASOT_ROOT" in msg and "datasets.lasot in" in msg
     assert isinstance(info.value, FileNotFoundError)
     monkeypatch.delenv("TRACKING_GOT10K_ROOT", raising=False)
     with pytest.raises(DatasetNotFoundError, match="GOT-10k.*TRACKING_GOT10K_ROOT"):
@@ -125,7 +150,7 @@ def make_got10k(root, split="train", n=3, T=5):
 def test_got10k_train(tmp_path):
     names = make_got10k(tmp_path)
     ds = Got10k(tmp_path)
-    assert len(ds) == 3 and ds.sequence_names == names and ds.name == "got10k" and ds.is_video_dataset
+    assert len(ds) == 3 and ds.names == names and ds.name == "got10k" and ds.is_video_dataset
     s = ds[0]
     assert isinstance(s.frames, FramePaths) and len(s) == 5
     assert s.frames[0] == str(tmp_path / "train" / names[0] / "00000001.jpg")
@@ -159,10 +184,10 @@ def test_got10k_split_files(tmp_path, monkeypatch):
     names = make_got10k(tmp_path, n=4)
     by_name = tmp_path / "mine.txt"
     by_name.write_text(f"# a comment\n{names[3]}\n\n{names[1]}\n")
-    assert Got10k(tmp_path, split_file=str(by_name)).sequence_names == [names[3], names[1]]
+    assert Got10k(tmp_path, split_file=str(by_name)).names == [names[3], names[1]]
     by_index = tmp_path / "idx.txt"
     by_index.write_text("0\n2\n")
-    assert Got10k(tmp_path, split_file=by_index).sequence_names == [names[0], names[2]]
+    assert Got10k(tmp_path, split_file=by_index).names == [names[0], names[2]]
     (tmp_path / "bad.txt").write_text("GOT-10k_Train_999999\n")
     with pytest.raises(AnnotationError, match="GOT-10k_Train_999999"):
         Got10k(tmp_path, split_file=tmp_path / "bad.txt")
@@ -175,19 +200,20 @@ def test_got10k_split_files(tmp_path, monkeypatch):
     # vottrain / votval: the spec file under tracking/data/specs/ (redirected to a temporary directory here)
     specs = tmp_path / "specs"
     specs.mkdir()
-    monkeypatch.setattr(base_module, "SPECS_DIR", str(specs))
-    from tracking.data.datasets import got10k as got10k_module
-    monkeypatch.setattr(got10k_module, "SPECS_DIR", str(specs))
+    monkeypatch.setattr(roots, "SPECS_DIR", str(specs))
     with pytest.raises(SplitFileNotFoundError) as info:
         Got10k(tmp_path, split="vottrain")
-    assert str(specs / "got10k_vottrain.txt") in str(info.value) and "vottrain" in str(info.value)
+    assert "got10k_vottrain.txt" in str(info.value) and str(specs) in str(info.value)
     (specs / "got10k_votval.txt").write_text("1\n3\n")
-    assert Got10k(tmp_path, split="votval").sequence_names == [names[1], names[3]]
+    assert Got10k(tmp_path, split="votval").names == [names[1], names[3]]
     (specs / "named.txt").write_text(f"{names[2]}\n")  # a name under specs/
-    assert Got10k(tmp_path, split_file="named.txt").sequence_names == [names[2]]
+    assert Got10k(tmp_path, split_file="named.txt").names == [names[2]]
+    (specs / "got10k_votval.txt").unlink()  # pytracking's file name is found too
+    (specs / "got10k_vot_val_split.txt").write_text("2\n")
+    assert Got10k(tmp_path, split="votval").names == [names[2]]
     # the real spec directory: vottrain is not shipped, so the error names the file to place there
     monkeypatch.undo()
-    if not os.path.isfile(os.path.join(base_module.SPECS_DIR, "got10k_vottrain.txt")):
+    if not os.path.isfile(os.path.join(roots.SPECS_DIR, "got10k_vottrain.txt")):
         with pytest.raises(SplitFileNotFoundError, match="got10k_vottrain.txt"):
             Got10k(tmp_path, split="vottrain")
 
@@ -216,14 +242,14 @@ def make_lasot(root):
 def test_lasot_all_sequences(tmp_path):
     make_lasot(tmp_path)
     ds = Lasot(tmp_path, split=None)
-    assert ds.sequence_names == ["airplane-1", "airplane-2", "airplane-10", "zebra-3"]
+    assert ds.names == ["airplane-1", "airplane-2", "airplane-10", "zebra-3"]
     s = ds["airplane-2"]
     assert s.class_name == "airplane" and len(s) == 4
     assert s.frames[0] == str(tmp_path / "airplane" / "airplane-2" / "img" / "00000001.jpg")
     np.testing.assert_array_equal(s.boxes[:2], [[1, 4, 10, 20], [2, 5, 10, 20]])  # 1-based -> 0-based
     np.testing.assert_array_equal(s.visible, [True, False, False, False])  # occluded, invalid, out of view
     assert ds.class_names == ["airplane", "zebra"]
-    assert Lasot(tmp_path, split=None, classes=["zebra"]).sequence_names == ["zebra-3"]
+    assert Lasot(tmp_path, split=None, classes=["zebra"]).names == ["zebra-3"]
     with pytest.warns(UserWarning, match="lasot_train.txt"):
         assert len(Lasot(tmp_path)) == 4
 
@@ -232,7 +258,7 @@ def test_lasot_split_file(tmp_path, monkeypatch):
     make_lasot(tmp_path)
     (tmp_path / "split.txt").write_text("zebra-3\nairplane-10\n")
     monkeypatch.setenv("TRACKING_LASOT_ROOT", str(tmp_path))
-    assert Lasot(split_file=str(tmp_path / "split.txt")).sequence_names == ["zebra-3", "airplane-10"]
+    assert Lasot(split_file=str(tmp_path / "split.txt")).names == ["zebra-3", "airplane-10"]
     (tmp_path / "missing.txt").write_text("airplane-1\ncat-1\ncat-2\n")
     with pytest.raises(DatasetNotFoundError, match=r"2 of the 3 .*cat-1"):
         Lasot(split_file=str(tmp_path / "missing.txt"))
@@ -246,7 +272,7 @@ def test_trackingnet(tmp_path):
     write(tmp_path / "TRAIN_0" / "anno" / "a_seq.txt", "1,2,3,4\n1,2,3,4\n")
     write(tmp_path / "TRAIN_1" / "anno" / "c_seq.txt", "1,2,3,4\n")
     ds = TrackingNet(tmp_path, sets=[0, 1])
-    assert ds.sequence_names == ["a_seq", "b_seq", "c_seq"] and ds.class_names == []
+    assert ds.names == ["a_seq", "b_seq", "c_seq"] and ds.class_names == []
     s = ds["b_seq"]
     assert s.frames[0] == str(tmp_path / "TRAIN_0" / "frames" / "b_seq" / "0.jpg")
     assert s.frames[2] == str(tmp_path / "TRAIN_0" / "frames" / "b_seq" / "2.jpg")
@@ -294,7 +320,7 @@ def test_coco_cache_and_errors(tmp_path):
     a = Coco(tmp_path, cache=True)
     assert os.path.isfile(tmp_path / "annotations" / "instances_train2017.json.index.pkl")
     b = Coco(tmp_path, cache=True)  # from the cache
-    assert b.sequence_names == a.sequence_names
+    assert b.names == a.names
     np.testing.assert_array_equal(b[0].boxes, a[0].boxes)
     with pytest.raises(DatasetNotFoundError, match="instances_val2017.json"):
         Coco(tmp_path, split="val")
@@ -329,7 +355,7 @@ def test_imagenetvid(tmp_path, monkeypatch):
           / "000000.xml", vid_xml([]))
     monkeypatch.setenv("TRACKING_IMAGENETVID_ROOT", str(tmp_path))
     ds = ImagenetVID()
-    assert ds.sequence_names == ["ILSVRC2015_train_00000000_0", "ILSVRC2015_train_00000000_2"]
+    assert ds.names == ["ILSVRC2015_train_00000000_0", "ILSVRC2015_train_00000000_2"]
     s, u = ds
     data_dir = tmp_path / "Data" / "VID" / "train" / "ILSVRC2015_VID_train_0000" / "ILSVRC2015_train_00000000"
     assert len(s) == 4 and s.frames[0] == str(data_dir / "000000.JPEG") and s.frames[3] == str(data_dir / "000003.JPEG")
@@ -341,7 +367,7 @@ def test_imagenetvid(tmp_path, monkeypatch):
     assert ds.class_names == ["n02084071", "n02691156"]
     assert ImagenetVID(occluded_visible=False)[0].visible.tolist() == [True, False, False, True]
     cached = ImagenetVID(cache=True), ImagenetVID(cache=True)
-    assert cached[1].sequence_names == ds.sequence_names
+    assert cached[1].names == ds.names
 
     write(video / "000004.xml", "<annotation><object><trackid>0</trackid>")
     with pytest.raises(AnnotationError, match="000004.xml"):
@@ -356,7 +382,7 @@ def test_folder_single_sequence_and_directory_of_sequences(tmp_path):
     write_jpegs(seq, ["frame10.jpg", "frame2.jpg", "frame1.jpg"])
     write(seq / "groundtruth.txt", "1\t2\t3\t4\n2\t3\t3\t4\n3\t4\t3\t4\n")
     ds = ImageFolderDataset(seq, name="mine")
-    assert ds.name == "mine" and ds.sequence_names == ["walk"]
+    assert ds.name == "mine" and ds.names == ["walk"]
     s = ds[0]
     assert [os.path.basename(f) for f in s.frames] == ["frame1.jpg", "frame2.jpg", "frame10.jpg"]  # natural order
     np.testing.assert_array_equal(s.boxes[2], [3, 4, 3, 4])
@@ -367,12 +393,12 @@ def test_folder_single_sequence_and_directory_of_sequences(tmp_path):
     write(first_only / "groundtruth_rect.txt", "5,6,7,8\n")
     (tmp_path / "seqs" / "empty_dir").mkdir()
     ds = ImageFolderDataset(tmp_path / "seqs")
-    assert ds.sequence_names == ["run", "walk"]
+    assert ds.names == ["run", "walk"]
     assert ds["run"].frames[1] == str(first_only / "img" / "0002.png")
     assert ds["run"].visible.tolist() == [True, False] and np.isnan(ds["run"].boxes[1]).all()
 
     write(seq / "groundtruth.txt", "1,2,3,4\n1,2,3,4\n")
-    with pytest.raises(AnnotationError, match=r"groundtruth\.txt: 2 boxes for 3 frames"):
+    with pytest.raises(AnnotationError, match=r"groundtruth\.txt: 2 ground-truth lines for 3 images"):
         ImageFolderDataset(seq)
     with pytest.raises(DatasetNotFoundError, match="no sequence"):
         ImageFolderDataset(tmp_path / "seqs" / "empty_dir")
@@ -408,7 +434,9 @@ def test_build_dataset_and_cheap_import(tmp_path):
     write(tmp_path / "TRAIN_0" / "anno" / "a.txt", "1,2,3,4\n")
     assert len(build_dataset("TrackingNet", str(tmp_path), sets=[0])) == 1
     with pytest.raises(TypeError, match="no split"):
-        build_dataset("trackingnet", str(tmp_path), split="train")
+        build_dataset("otb", str(tmp_path), split="train")
+    with pytest.raises(DatasetNotFoundError, match="TRAIN_1"):
+        build_dataset("trackingnet", str(tmp_path), split="train")  # all 12 training chunks
     with pytest.raises(ValueError, match="unknown dataset"):
         build_dataset("nope")
     code = "import sys, tracking.data.datasets; print([m for m in ('cv2', 'torch', 'pandas') if m in sys.modules])"

@@ -13,9 +13,9 @@ CROSSING = os.path.join(SHARED_SEQUENCES, "Crossing")
 def test_run_then_report_on_a_real_sequence(tmp_path):
     pytest.importorskip("cv2")
     pytest.importorskip("matplotlib")
-    from tracking.eval import datasets, report, runner, trackers
+    from tracking.eval import benchmarks, report, runner, trackers
 
-    sequences = datasets.build_eval_dataset("folder", CROSSING)
+    sequences = benchmarks.load_benchmark("folder", CROSSING)
     for name in ("static", "template"):
         summary = runner.run_dataset(trackers.make_tracker_factory(name), sequences, tmp_path / "results" / name,
                                      progress=False)

@@ -9,7 +9,7 @@ import pytest
 from conftest import SHARED_DATA
 
 from tracking.eval import metrics as M
-from tracking.eval.results_io import ResultFileError, read_boxes
+from tracking.data.annotations import AnnotationError, read_boxes
 
 OTB = os.path.join(SHARED_DATA, "otb100")
 CURVES = os.path.join(OTB, "matlab_otb_curves.json")
@@ -129,11 +129,13 @@ def test_bad_predictions_per_protocol():
 def test_result_length_rules():
     gt = np.array([[10, 10, 20, 20]] * 3 + [[0, 0, 0, 0]], float)
     short = gt[:3].copy()
-    for protocol in M.PROTOCOLS:                                   # missing frame has no valid GT: accepted
+    for protocol in ("otb", "lasot"):                              # missing frame has no valid GT: accepted
         fe = M.frame_errors(short, gt, protocol=protocol)
         assert len(fe.iou) == 4
+    with pytest.raises(M.ResultLengthError, match="3 frames, ground truth 4"):  # got10k: any mismatch
+        M.frame_errors(short, gt, protocol="got10k")
     assert M.evaluate_sequence(short, gt, protocol="otb").precision_curve[0] == 1.0
-    for protocol in M.PROTOCOLS:                                   # missing a valid GT frame: error
+    for protocol in ("otb", "lasot"):                              # missing a valid GT frame: error
         with pytest.raises(M.ResultLengthError, match="frame 3"):
             M.frame_errors(short[:2], gt, protocol=protocol)
     longer = np.vstack([gt, gt])
@@ -141,13 +143,13 @@ def test_result_length_rules():
         with pytest.raises(M.ResultLengthError, match="8 frames, ground truth 4"):
             M.frame_errors(longer, gt, protocol=protocol)
     assert len(M.frame_errors(longer, gt, protocol="lasot").iou) == 4   # LaSOT truncates
-    assert issubclass(M.ResultLengthError, ResultFileError)
+    assert issubclass(M.ResultLengthError, ValueError)
 
 
 def test_empty_file_and_bad_protocol(tmp_path):
     (tmp_path / "empty.txt").write_text("")
-    with pytest.raises(ResultFileError, match="empty file"):
-        read_boxes(tmp_path / "empty.txt")
+    with pytest.raises(AnnotationError, match="empty file"):
+        read_boxes(tmp_path / "empty.txt", allow_empty=False)
     with pytest.raises(ValueError, match="unknown protocol"):
         M.frame_errors(np.ones((1, 4)), np.ones((1, 4)), protocol="vot")
     with pytest.raises(ValueError, match="empty ground truth"):
@@ -163,5 +165,5 @@ def test_aggregate_otb_mean_over_sequences_and_got10k_pooled():
     o = M.aggregate([a, b], "otb")
     assert o.auc == pytest.approx((a.auc + b.auc) / 2) and o.num_frames == 7
     fa, fb = M.frame_errors(good, gt, protocol="got10k"), M.frame_errors(bad[:2], gt[:2], protocol="got10k")
-    g = M.aggregate([M._metrics_from_frames(fa), M._metrics_from_frames(fb)], "got10k", [fa, fb])
+    g = M.aggregate([M.metrics_from_frames(fa), M.metrics_from_frames(fb)], "got10k", [fa, fb])
     assert g.num_frames == 5 and g.ao == pytest.approx(4 / 5)         # pooled frames, not per sequence

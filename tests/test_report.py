@@ -8,7 +8,7 @@ import pytest
 from conftest import SHARED_DATA
 
 from tracking.eval.report import load_ground_truth, main, read_result
-from tracking.eval.results_io import write_boxes, write_times
+from tracking.data.annotations import write_boxes, write_times
 
 OTB = os.path.join(SHARED_DATA, "otb100")
 CURVES = os.path.join(OTB, "matlab_otb_curves.json")
@@ -115,3 +115,49 @@ def test_cli_on_real_otb100_matches_matlab(tmp_path, capsys):
     assert list(report["trackers"]) == ["MDNet", "CNN-SVM", "KCF"]
     png = (tmp_path / "success_plot.png").read_bytes()
     assert png[:8] == PNG_MAGIC and len(png) > 10_000
+
+
+def test_cli_reads_bom_and_utf16_files_and_rejects_undecodable_ones(tmp_path, capsys):
+    gt = "10,10,20,20\n12,10,20,20\n"
+    (tmp_path / "gt.txt").write_bytes(b"\xef\xbb\xbf" + gt.encode())               # UTF-8 with a BOM
+    (tmp_path / "u16.txt").write_bytes(gt.encode("utf-16"))                       # UTF-16 with a BOM
+    assert main(["--score", str(tmp_path / "u16.txt"), "--gt", str(tmp_path / "gt.txt")]) == 0
+    assert "AUC: 0.9524" in capsys.readouterr().out
+    (tmp_path / "latin1.txt").write_bytes("10,10,20,20\n\u00e9\n".encode("latin-1"))
+    assert main(["--score", str(tmp_path / "latin1.txt"), "--gt", str(tmp_path / "gt.txt")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "latin1.txt: not valid UTF-8 text" in err
+
+
+def _otb_layout(root, names, rng):
+    for name in names:
+        gt = np.column_stack([rng.integers(20, 200, (10, 2)), rng.integers(20, 60, (10, 2))]).astype(float)
+        (root / "data" / name).mkdir(parents=True)
+        np.savetxt(root / "data" / name / "groundtruth_rect.txt", gt, fmt="%d", delimiter=",")
+        write_boxes(root / "res" / "T" / f"{name}.txt", gt + 1)
+
+
+def test_cli_dataset_with_missing_sequences_and_sequences_option(tmp_path, capsys):
+    _otb_layout(tmp_path, ["Crossing", "Basketball"], np.random.default_rng(3))
+    args = ["--results", str(tmp_path / "res" / "T"), "--dataset", "otb", "--data-root", str(tmp_path / "data")]
+    assert main(args) == 2                                                  # the other 98 are not there
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: OTB: sequence annotation(s) not found")
+    assert main(args + ["--sequences", "Crossing", "Basketball"]) == 0
+    out = capsys.readouterr().out
+    assert "| T |" in out
+    assert main(args + ["--sequences", "Crossing", "Nope"]) == 2
+    assert "Nope" in capsys.readouterr().err
+    assert main(args[:2] + ["--dataset", "vot", "--data-root", str(tmp_path / "nonexistent")]) == 2
+    assert capsys.readouterr().err.startswith("error: VOT")
+
+
+def test_cli_refuses_first_frame_only_ground_truth(tmp_path, capsys):
+    d = tmp_path / "test" / "GOT-10k_Test_000001"
+    for i in range(1, 4):
+        d.mkdir(parents=True, exist_ok=True)
+        (d / f"{i:08d}.jpg").write_bytes(b"")
+    (d / "groundtruth.txt").write_text("1,2,3,4\n")
+    write_boxes(tmp_path / "res" / "GOT-10k_Test_000001.txt", np.ones((3, 4)))
+    assert main(["--results", str(tmp_path / "res"), "--dataset", "got10k-test", "--data-root", str(tmp_path)]) == 2
+    assert "first-frame ground truth only" in capsys.readouterr().err

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from conftest import SHARED_SEQUENCES
 
-from tracking.eval.datasets import EvalSequence, FolderSequences
-from tracking.eval.results_io import read_boxes
-from tracking.eval.runner import pack_got10k, pack_trackingnet, run_dataset, run_sequence
+from tracking.data.annotations import read_boxes
+from tracking.data.datasets import ImageFolderDataset
+from tracking.data.sequence import SequenceInfo
+from tracking.eval.runner import main, pack_got10k, pack_trackingnet, run_dataset, run_sequence
 from tracking.eval.trackers import StaticTracker, TemplateTracker
 
 HAVE_REAL = all(os.path.isdir(os.path.join(SHARED_SEQUENCES, s)) for s in ("Crossing", "vot15_bag"))
@@ -19,7 +20,7 @@ real = pytest.mark.skipif(not HAVE_REAL, reason="no shared data")
 
 @pytest.fixture(scope="module")
 def real_seqs():
-    ds = FolderSequences(SHARED_SEQUENCES, sequences=["Crossing", "vot15_bag"])
+    ds = ImageFolderDataset(SHARED_SEQUENCES, sequences=["Crossing", "vot15_bag"])
     return list(ds)
 
 
@@ -56,7 +57,7 @@ def _tiny_seq(tmp_path, n=4, name="tiny"):
         cv2.imwrite(str(p), img)
         frames.append(str(p))
     gt = np.tile([[2.0, 3.0, 5.0, 6.0]], (n, 1))
-    return EvalSequence(name, frames, gt, np.ones(n, bool), gt[0], "test")
+    return SequenceInfo(dataset="test", name=name, frames=tuple(frames), boxes=gt, visible=np.ones(n, bool))
 
 
 @real
@@ -134,6 +135,25 @@ def test_bad_tracker_output(tmp_path):
     assert st.status == "failed" and "expected 4" in st.error
 
 
+def test_unusable_first_box_fails_the_sequence(tmp_path):
+    seq = _tiny_seq(tmp_path)
+    seq.boxes[0] = [2, 3, 0, 6]
+    st = run_sequence(StaticTracker, seq, tmp_path / "out")
+    assert st.status == "failed" and "unusable first-frame box" in st.error
+
+
+def test_cli_missing_root_or_sequence_is_one_line_and_exit_2(tmp_path, capsys):
+    assert main(["--dataset", "vot", "--data-root", str(tmp_path / "nonexistent"), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: VOT") and "nonexistent" in err
+    _tiny_seq(tmp_path, name="seq")
+    (tmp_path / "seq" / "groundtruth.txt").write_text("2,3,5,6\n")
+    assert main(["--dataset", "folder", "--data-root", str(tmp_path), "--out", str(tmp_path / "o"),
+                 "--sequences", "seq", "other"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "other" in err and "Traceback" not in err
+
+
 def test_unpicklable_factory_with_workers(tmp_path):
     seqs = [_tiny_seq(tmp_path, name="a"), _tiny_seq(tmp_path, name="b")]
     with pytest.raises(TypeError, match="picklable"):
@@ -142,8 +162,9 @@ def test_unpicklable_factory_with_workers(tmp_path):
 
 def test_progress_lines(tmp_path, capsys):
     run_dataset(StaticTracker, [_tiny_seq(tmp_path)], tmp_path / "out")
-    text = capsys.readouterr().out
-    assert "tiny" in text and "1 done, 0 skipped, 0 failed" in text
+    captured = capsys.readouterr()
+    assert "tiny done" in captured.err and "1/1" in captured.err  # the progress bar
+    assert "1 done, 0 skipped, 0 failed" in captured.out  # the summary
 
 
 def test_packers(tmp_path):

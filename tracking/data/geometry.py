@@ -88,17 +88,35 @@ def box_center(box) -> np.ndarray:
     return b[..., :2] + 0.5 * b[..., 2:]
 
 
-def box_iou(a, b) -> np.ndarray:
-    """Intersection over union of xywh boxes, elementwise over broadcast leading dimensions.
+def box_iou(a, b, pixel_inclusive: bool = False) -> np.ndarray:
+    """Intersection over union of xywh boxes, elementwise over broadcast leading dimensions: the one IoU of
+    the project (training proposals and evaluation metrics).
 
     Args:
         a, b: [..., 4] xywh boxes; the leading dimensions broadcast against each other.
+        pixel_inclusive: False (default): continuous coordinates (a box covers ``[x, x + w) x [y, y + h)``),
+            as pytracking and the GOT-10k toolkit compute it. True: the OTB MATLAB toolkit's ``calcRectInt``
+            bit for bit, for its integer-pixel boxes covering pixels ``x .. x + w - 1``: intersection width
+            ``max(0, min(xa + wa - 1, xb + wb - 1) - max(xa, xb) + 1)``, union ``wa*ha + wb*hb - inter``,
+            evaluated in that order with MATLAB's NaN-ignoring min / max (``np.fmin`` / ``np.fmax``), no
+            clamping and no validity handling (the caller masks invalid boxes, as the toolkit does). The -1
+            and +1 cancel, so for valid boxes both give the same IoU up to rounding; the inclusive form
+            exists to reproduce the toolkit's threshold decisions to the last bit.
 
     Returns:
-        [...] float64 IoU in [0, 1]. Boxes with non-positive width or height have area 0; the IoU is 0
-        whenever the union is 0 (two degenerate boxes), so finite input never gives NaN. Areas are
-        computed from the xyxy corners, so a box's IoU with itself is exactly 1.
+        [...] float64 IoU. Continuous: in [0, 1]; boxes with non-positive width or height have area 0; the IoU
+        is 0 whenever the union is 0 or a coordinate is NaN, so the result is never NaN; areas come from the
+        xyxy corners, so a box's IoU with itself is exactly 1. Inclusive: the toolkit's raw ratio.
     """
+    if pixel_inclusive:
+        a, b = _as_boxes("a", a), _as_boxes("b", b)
+        iw = np.fmax(0.0, np.fmin(a[..., 0] + a[..., 2] - 1, b[..., 0] + b[..., 2] - 1)
+                     - np.fmax(a[..., 0], b[..., 0]) + 1)
+        ih = np.fmax(0.0, np.fmin(a[..., 1] + a[..., 3] - 1, b[..., 1] + b[..., 3] - 1)
+                     - np.fmax(a[..., 1], b[..., 1]) + 1)
+        inter = iw * ih
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return inter / (a[..., 2] * a[..., 3] + b[..., 2] * b[..., 3] - inter)
     a = xywh_to_xyxy(a)
     b = xywh_to_xyxy(b)
     wa = np.maximum(a[..., 2] - a[..., 0], 0.0)
@@ -110,7 +128,8 @@ def box_iou(a, b) -> np.ndarray:
     # iw <= min(wa, wb) also in floating point, so a degenerate box intersects nothing.
     inter = iw * ih
     union = wa * ha + wb * hb - inter
-    return np.divide(inter, union, out=np.zeros(np.shape(union)), where=union > 0)
+    with np.errstate(invalid="ignore"):
+        return np.divide(inter, union, out=np.zeros(np.shape(union)), where=union > 0)
 
 
 def jitter_box(box, center_jitter_factor: float, scale_jitter_factor: float,

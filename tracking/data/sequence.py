@@ -2,9 +2,13 @@
 
 Coordinate convention (all datasets, after parsing): boxes are ``[T, 4]`` float64 ``(x, y, w, h)`` in
 continuous pixel coordinates of the frame, where pixel (i, j) covers ``[j, j+1) x [i, i+1)`` and ``(x, y)``
-is the box's top-left corner. Datasets whose files are 1-based (e.g. OTB) are converted on parsing; each
-dataset class documents what it does. ``visible[t]`` is False where the target is absent, fully occluded,
-out of view, or its box is invalid (non-finite, or zero/negative width or height).
+is the box's top-left corner. Datasets whose files are 1-based (OTB, LaSOT) are converted on parsing
+(``box_base`` says which); each dataset class documents what it does. ``visible[t]`` is False where the target
+is absent, fully occluded, out of view, or its box is invalid (:func:`valid_boxes`: non-finite, or
+zero/negative width or height): training samples only visible frames, evaluation scores only them.
+
+Evaluation scores results in each benchmark's own coordinates (its metrics were computed on the file values):
+``SequenceInfo.ground_truth`` gives the boxes as in the annotation file, ``init_box`` its first row.
 """
 
 from __future__ import annotations
@@ -53,6 +57,10 @@ class SequenceInfo:
         visible: [T] bool, True where the target is visible with a valid box.
         class_name: object class when the dataset provides one, else None.
         image_size: (height, width) of the frames when known without decoding, else None.
+        extra: dataset-specific extras (GOT-10k cover labels, ImageNet VID track ids, ...).
+        box_base: 1 when the annotation file's x, y are 1-based (converted here to 0-based), else 0.
+        first_frame_only: only frame 0 is annotated (GOT-10k / TrackingNet test, a folder with one
+            ground-truth line): the other boxes are NaN and results can only be scored by a server.
     """
 
     dataset: str
@@ -63,6 +71,8 @@ class SequenceInfo:
     class_name: str | None = None
     image_size: tuple[int, int] | None = None
     extra: dict = field(default_factory=dict)
+    box_base: int = 0
+    first_frame_only: bool = False
 
     def __post_init__(self) -> None:
         T = len(self.frames)
@@ -74,11 +84,28 @@ class SequenceInfo:
         return len(self.frames)
 
     @property
+    def ground_truth(self) -> np.ndarray:
+        """[T, 4] xywh boxes in the annotation file's coordinates (``boxes`` with ``box_base`` added back to
+        x and y; exact for the integer files of the 1-based benchmarks)."""
+        if self.box_base == 0:
+            return self.boxes
+        return self.boxes + np.array([self.box_base, self.box_base, 0.0, 0.0])
+
+    @property
+    def init_box(self) -> np.ndarray:
+        """[4] the first frame's box in the annotation file's coordinates (what a tracker is initialised with
+        in an evaluation)."""
+        return self.ground_truth[0].copy()
+
+    @property
     def is_video(self) -> bool:
         """False for single-image 'sequences' (COCO): samplers repeat the frame."""
         return len(self.frames) > 1
 
 
 def valid_boxes(boxes: np.ndarray) -> np.ndarray:
-    """[T] bool: finite boxes with positive width and height."""
-    return np.isfinite(boxes).all(axis=1) & (boxes[:, 2] > 0) & (boxes[:, 3] > 0)
+    """[T] bool for [T, 4] xywh boxes: finite with positive width and height. The one validity rule of
+    datasets, sampling and metrics (the OTB protocol adds its toolkit's own rule on top)."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(boxes).all(axis=1) & (boxes[:, 2] > 0) & (boxes[:, 3] > 0)

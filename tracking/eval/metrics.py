@@ -4,7 +4,9 @@ Boxes are ``[T, 4]`` float arrays ``x, y, w, h`` (top-left corner, size) in the 
 
 Per-frame measures
 ------------------
-* :func:`iou_xywh` -- intersection over union, 0 for a NaN or empty (``w <= 0`` or ``h <= 0``) box.
+* :func:`iou_xywh` -- intersection over union (:func:`tracking.data.geometry.box_iou`, pixel-inclusive as the
+  OTB toolkit for ``otb`` / ``lasot``, continuous as the GOT-10k toolkit for ``got10k``), 0 for a box that is
+  not valid (:func:`tracking.data.sequence.valid_boxes`: NaN, or ``w <= 0`` or ``h <= 0``).
 * :func:`center_error` -- Euclidean distance of the centres, centre = ``x + (w - 1) / 2`` (OTB convention).
 * :func:`normalized_center_error` -- the same with each axis divided by the ground-truth ``w`` / ``h``.
 
@@ -72,8 +74,9 @@ longer than the ground truth is truncated (LaSOT's monkey-17 rule), a shorter on
 :class:`ResultLengthError` unless the missing frames are all absent.  Overall = mean over sequences.
 
 ``"got10k"`` -- GOT-10k toolkit style: frame 1 (the initialisation) is not evaluated; frames with the target
-absent (``valid`` False, or invalid GT) are removed; a NaN or empty prediction has IoU 0 and an infinite
-centre error (a failure, never carried forward); a length mismatch is a :class:`ResultLengthError`.  Overall
+absent (``valid`` False, or invalid GT) are removed; IoU is computed as the toolkit's ``rect_iou`` does
+(continuous boxes; equal to calcRectInt's up to rounding); a NaN or empty prediction has IoU 0 and an infinite centre error (a failure, never carried forward);
+any length mismatch is a :class:`ResultLengthError` (the toolkit asserts equal shapes).  Overall
 AO / SR / curves are over all frames of all sequences pooled (frame-weighted), as the GOT-10k toolkit does.
 (Clipping boxes to the image, the toolkit's ``bound``, is not done: it needs the image sizes.)
 """
@@ -84,12 +87,13 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .results_io import ResultFileError
+from tracking.data.geometry import box_iou
+from tracking.data.sequence import valid_boxes
 
 PROTOCOLS = ("otb", "lasot", "got10k")
 
 
-class ResultLengthError(ResultFileError):
+class ResultLengthError(ValueError):
     """A result whose number of frames cannot be matched to the ground truth under the protocol."""
 
 
@@ -118,30 +122,17 @@ def _as_boxes(a, name: str) -> np.ndarray:
     return a
 
 
-def _rect_int_matlab(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU with calcRectInt's order of operations and MATLAB's NaN-ignoring min/max (rule 8)."""
-    right_a, top_a = a[:, 0] + a[:, 2] - 1, a[:, 1] + a[:, 3] - 1
-    right_b, top_b = b[:, 0] + b[:, 2] - 1, b[:, 1] + b[:, 3] - 1
-    iw = np.fmax(0.0, np.fmin(right_a, right_b) - np.fmax(a[:, 0], b[:, 0]) + 1)
-    ih = np.fmax(0.0, np.fmin(top_a, top_b) - np.fmax(a[:, 1], b[:, 1]) + 1)
-    inter = iw * ih
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return inter / (a[:, 2] * a[:, 3] + b[:, 2] * b[:, 3] - inter)
-
-
-def iou_xywh(pred, gt) -> np.ndarray:
-    """[T] IoU of xywh boxes (continuous coordinates); 0 where either box has a NaN or is empty (w or h <= 0)."""
+def iou_xywh(pred, gt, pixel_inclusive: bool = True) -> np.ndarray:
+    """[T] IoU of xywh boxes, 0 where either box is not valid (NaN, w or h <= 0), clipped to [0, 1].
+    ``pixel_inclusive``: the OTB toolkit's calcRectInt (True) or continuous boxes (False), see
+    :func:`tracking.data.geometry.box_iou`."""
     pred, gt = _as_boxes(pred, "pred"), _as_boxes(gt, "gt")
     if pred.shape != gt.shape:
         raise ValueError(f"pred {pred.shape} and gt {gt.shape} differ")
-    ok = _box_ok(pred) & _box_ok(gt)
+    ok = valid_boxes(pred) & valid_boxes(gt)
     iou = np.zeros(len(pred))
-    iou[ok] = _rect_int_matlab(pred[ok], gt[ok])
+    iou[ok] = box_iou(pred[ok], gt[ok], pixel_inclusive=pixel_inclusive)
     return np.clip(iou, 0.0, 1.0)
-
-
-def _box_ok(b: np.ndarray) -> np.ndarray:
-    return np.isfinite(b).all(1) & (b[:, 2] > 0) & (b[:, 3] > 0)
 
 
 def _centers(b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -224,7 +215,7 @@ def frame_errors(pred, gt, valid=None, protocol: str = "otb") -> FrameErrors:
     if protocol == "otb":
         gt_valid = (gt > 0).all(1) & present            # rule 4 (NaN > 0 is False)
     else:
-        gt_valid = np.isfinite(gt).all(1) & (gt[:, 2] > 0) & (gt[:, 3] > 0) & present
+        gt_valid = valid_boxes(gt) & present
     first = 1 if protocol == "got10k" else 0
 
     # Result length (rule 10 and the protocol equivalents).
@@ -235,6 +226,9 @@ def frame_errors(pred, gt, valid=None, protocol: str = "otb") -> FrameErrors:
             raise ResultLengthError(f"result has {len(pred)} frames, ground truth {n}: results must cover exactly "
                                     "the annotated frames (sequences with frame ranges: only the range)")
     if len(pred) < n:
+        if protocol == "got10k":
+            raise ResultLengthError(f"result has {len(pred)} frames, ground truth {n}: the got10k protocol needs "
+                                    "one result line per frame")
         missing = np.arange(len(pred), n)
         needed = missing[(missing >= first) & gt_valid[missing]]
         if len(needed):
@@ -248,7 +242,7 @@ def frame_errors(pred, gt, valid=None, protocol: str = "otb") -> FrameErrors:
         _carry_forward(pred, bad)
         pred[0] = gt[0]                                                                        # rule 6
         ious = np.full(n, -1.0)
-        ious[gt_valid] = _rect_int_matlab(pred[gt_valid], gt[gt_valid])                        # rule 8
+        ious[gt_valid] = box_iou(pred[gt_valid], gt[gt_valid], pixel_inclusive=True)           # rule 8
         ce = center_error(pred, gt)
         nce = normalized_center_error(pred, gt)
         ce[~gt_valid] = -1.0                                                                   # rule 5
@@ -256,14 +250,14 @@ def frame_errors(pred, gt, valid=None, protocol: str = "otb") -> FrameErrors:
         return FrameErrors(ious, ce, nce, np.ones(n, dtype=bool))                              # rule 3
 
     if protocol == "lasot":
-        bad = ~_box_ok(pred) & gt_valid
+        bad = ~valid_boxes(pred) & gt_valid
         bad[0] = False
         _carry_forward(pred, bad)
         pred[0] = gt[0]
     counted = gt_valid.copy()
     counted[:first] = False
-    ious = iou_xywh(pred, gt)
-    ok = _box_ok(pred)
+    ious = iou_xywh(pred, gt, pixel_inclusive=protocol == "lasot")
+    ok = valid_boxes(pred)
     ce = np.where(ok, center_error(pred, gt), np.inf)
     nce = np.where(ok, normalized_center_error(pred, gt), np.inf)
     return FrameErrors(ious, ce, nce, counted)
@@ -301,7 +295,8 @@ class SequenceMetrics:
         return d
 
 
-def _metrics_from_frames(fe: FrameErrors) -> SequenceMetrics:
+def metrics_from_frames(fe: FrameErrors) -> SequenceMetrics:
+    """Curves and scalar scores from the per-frame measures of :func:`frame_errors`."""
     m = fe.counted
     succ = success_curve(fe.iou, m)
     prec = precision_curve(fe.center_error, m)
@@ -320,7 +315,7 @@ def _metrics_from_frames(fe: FrameErrors) -> SequenceMetrics:
 
 def evaluate_sequence(pred, gt, valid=None, protocol: str = "otb") -> SequenceMetrics:
     """All metrics of one sequence under ``protocol`` (see the module docstring)."""
-    return _metrics_from_frames(frame_errors(pred, gt, valid, protocol))
+    return metrics_from_frames(frame_errors(pred, gt, valid, protocol))
 
 
 def aggregate(per_sequence: list[SequenceMetrics], protocol: str = "otb",
@@ -335,7 +330,7 @@ def aggregate(per_sequence: list[SequenceMetrics], protocol: str = "otb",
             raise ValueError("got10k aggregation pools frames: pass frames=[FrameErrors, ...]")
         pooled = FrameErrors(*(np.concatenate([getattr(f, k) for f in frames])
                                for k in ("iou", "center_error", "norm_center_error", "counted")))
-        return _metrics_from_frames(pooled)
+        return metrics_from_frames(pooled)
     succ = np.mean([s.success_curve for s in per_sequence], axis=0)
     prec = np.mean([s.precision_curve for s in per_sequence], axis=0)
     nprec = np.mean([s.norm_precision_curve for s in per_sequence], axis=0)

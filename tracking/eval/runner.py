@@ -2,7 +2,9 @@
 
 Tracker protocol: ``tracker_factory()`` returns a fresh tracker per sequence, with
 ``initialize(frame, box) -> None`` (frame: HxWx3 RGB uint8, box: float64 [4] xywh in the benchmark's
-coordinates) and ``track(frame) -> box [4]`` (anything ``np.asarray`` turns into 4 floats).
+coordinates, i.e. ``SequenceInfo.init_box``) and ``track(frame) -> box [4]`` (anything ``np.asarray`` turns
+into 4 floats). Sequences are the :class:`~tracking.data.sequence.SequenceInfo` objects of a dataset of
+:mod:`tracking.data.datasets` (:func:`tracking.eval.benchmarks.load_benchmark`).
 
 Per sequence (:func:`run_sequence`): the result of frame 1 is the init box; frames are decoded with OpenCV
 (BGR -> RGB; grayscale images are expanded to 3 channels) outside the timed region; ``initialize`` and every
@@ -22,6 +24,8 @@ already imported by the factory's module (``torch.set_num_threads(1)``) to avoid
 CLI (smoke tests with the built-in trivial trackers)::
 
     python -m tracking.eval.runner --dataset otb --data-root DIR --tracker template --out DIR [--workers N]
+
+A missing dataset root or sequence, or a malformed annotation, is one line on stderr and exit code 2.
 """
 
 from __future__ import annotations
@@ -41,8 +45,9 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from tracking.eval.datasets import EvalSequence, build_eval_dataset
-from tracking.eval.results_io import read_boxes, write_boxes, write_times
+from tracking.data.annotations import AnnotationError, read_boxes, write_boxes, write_times
+from tracking.data.sequence import SequenceInfo, valid_boxes
+from tracking.eval.benchmarks import BENCHMARK_NAMES, load_benchmark
 
 log = logging.getLogger(__name__)
 
@@ -120,18 +125,20 @@ def _as_box(value, name: str, index: int) -> np.ndarray:
     return box
 
 
-def run_sequence(tracker_factory, seq: EvalSequence, out_dir: str | os.PathLike,
+def run_sequence(tracker_factory, seq: SequenceInfo, out_dir: str | os.PathLike,
                  overwrite: bool = False) -> SequenceStatus:
     """Run one sequence (see the module docstring); returns its status, never raises for tracker errors."""
     box_path, time_path = result_paths(out_dir, seq.name)
     if os.path.exists(box_path) and not overwrite:
         return SequenceStatus(seq.name, "skipped", frames=len(seq))
     try:
+        init_box = seq.init_box
+        if not valid_boxes(init_box[None])[0]:
+            raise ValueError(f"unusable first-frame box {init_box.tolist()} (needs finite x, y and w, h > 0)")
         tracker = tracker_factory()
         n = len(seq)
         boxes = np.empty((n, 4), dtype=np.float64)
         times = np.empty(n, dtype=np.float64)
-        init_box = np.asarray(seq.init_box, dtype=np.float64).copy()
         for i, path in enumerate(seq.frames):
             frame = read_frame(path)
             if i == 0:
@@ -168,14 +175,12 @@ def _run_task(args) -> SequenceStatus:
 
 
 def _progress(total: int):
-    try:
-        from tqdm import tqdm  # optional
-    except ImportError:
-        return None
+    from tqdm import tqdm
+
     return tqdm(total=total, unit="seq")
 
 
-def run_dataset(tracker_factory, sequences: Iterable[EvalSequence], out_dir: str | os.PathLike,
+def run_dataset(tracker_factory, sequences: Iterable[SequenceInfo], out_dir: str | os.PathLike,
                 workers: int = 1, overwrite: bool = False, progress: bool = True) -> RunSummary:
     """Run every sequence (resumable, failures isolated); ``workers > 1`` runs sequences in parallel
     processes (spawn; the factory must be picklable). Returns a :class:`RunSummary` in sequence order."""
@@ -193,9 +198,6 @@ def run_dataset(tracker_factory, sequences: Iterable[EvalSequence], out_dir: str
         if bar is not None:
             bar.set_postfix_str(f"{st.name} {st.status}" + (f" {st.fps:.1f} fps" if st.status == "done" else ""))
             bar.update(1)
-        elif progress:
-            extra = f"{st.frames} frames, {st.fps:.1f} fps" if st.status == "done" else (st.error or "")
-            print(f"[{len(statuses)}/{len(sequences)}] {st.name}: {st.status} {extra}".rstrip(), flush=True)
 
     try:
         if workers <= 1 or len(sequences) <= 1:
@@ -235,7 +237,7 @@ def _result_names(results_dir: str) -> list[str]:
 
 
 def _box_text(path: str) -> str:
-    boxes = read_boxes(path)
+    boxes = read_boxes(path, allow_empty=False)
     return "".join(",".join(f"{v:.4f}" for v in row) + "\n" for row in boxes)
 
 
@@ -296,9 +298,9 @@ def main(argv=None) -> int:
 
     p = argparse.ArgumentParser(prog="python -m tracking.eval.runner",
                                 description="OPE run of a built-in trivial tracker (smoke tests).")
-    p.add_argument("--dataset", required=True,
-                   help="otb, lasot, got10k, got10k-test, trackingnet, uav123, nfs, vot, folder")
-    p.add_argument("--data-root", default=None, help="dataset root (else TRACKING_<NAME>_ROOT)")
+    p.add_argument("--dataset", required=True, help=", ".join(BENCHMARK_NAMES))
+    p.add_argument("--data-root", default=None,
+                   help="dataset root (else TRACKING_<NAME>_ROOT, else the settings file)")
     p.add_argument("--tracker", default="static", choices=sorted(TRACKERS))
     p.add_argument("--out", required=True, help="results dir (<seq>.txt, <seq>_time.txt)")
     p.add_argument("--workers", type=int, default=1)
@@ -307,13 +309,20 @@ def main(argv=None) -> int:
     p.add_argument("--pack", choices=("got10k", "trackingnet"), default=None, help="also write <out>.zip")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    kw = {} if args.sequences is None else {"sequences": args.sequences}
-    dataset = build_eval_dataset(args.dataset, args.data_root, **kw)
+    try:
+        dataset = load_benchmark(args.dataset, args.data_root, args.sequences)
+    except (FileNotFoundError, AnnotationError, ValueError, TypeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     summary = run_dataset(make_tracker_factory(args.tracker), list(dataset), args.out, workers=args.workers,
                           overwrite=args.overwrite)
     if args.pack:
         packer = pack_got10k if args.pack == "got10k" else pack_trackingnet
-        print("wrote", packer(args.out, os.path.normpath(args.out) + ".zip"))
+        try:
+            print("wrote", packer(args.out, os.path.normpath(args.out) + ".zip"))
+        except (FileNotFoundError, AnnotationError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     return 1 if summary.failed else 0
 
 

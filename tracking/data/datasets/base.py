@@ -1,61 +1,30 @@
-"""Base class, root resolution, split files and annotation parsers shared by the dataset classes.
+"""The dataset base class and the helpers the dataset classes share: directories, frame files, split files,
+sequence selection and the parsed-index cache.
 
 A dataset class parses its annotation files once, in its constructor, into a list of
-:class:`~tracking.data.sequence.SequenceInfo`; nothing here opens an image.
+:class:`~tracking.data.sequence.SequenceInfo` (annotation I/O: :mod:`tracking.data.annotations`; roots:
+:mod:`tracking.data.roots`); nothing here decodes an image.
 """
 
 from __future__ import annotations
 
-import io
 import os
 import pickle
 import re
 from collections.abc import Callable, Iterable, Sequence
 
-import numpy as np
-
+from ..annotations import AnnotationError, read_list
+from ..roots import DatasetNotFoundError, find_spec_file
 from ..sequence import SequenceInfo
 
-SPECS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "specs")
-"""``tracking/data/specs/``: split files referred to by name (see its README.md)."""
-
-
-class DatasetNotFoundError(FileNotFoundError):
-    """A dataset root (or a directory / split file a dataset needs) does not exist."""
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
 
 
 class SplitFileNotFoundError(DatasetNotFoundError):
     """A split file (e.g. the official GOT-10k vottrain list) is not where it was looked for."""
 
 
-class AnnotationError(ValueError):
-    """An annotation file is malformed; the message names the file (and the 1-based line where one applies)."""
-
-
-# ----------------------------------------------------------------------------------------------- roots
-
-
-def resolve_root(dataset_name: str, root: str | os.PathLike | None, env_var: str | None) -> str:
-    """The dataset root: ``root`` if given, else the environment variable ``env_var``.
-
-    Raises:
-        DatasetNotFoundError: neither is set, or the directory does not exist. The message names the dataset,
-            the path tried and the variable to set.
-    """
-    source = "the root argument"
-    if root is None and env_var is not None:
-        value = os.environ.get(env_var)
-        if value:
-            root, source = value, f"${env_var}"
-    if root is None:
-        hint = f"set the environment variable {env_var} or pass root=..." if env_var else "pass root=..."
-        raise DatasetNotFoundError(f"{dataset_name}: no dataset root given; {hint}")
-    path = os.path.abspath(os.path.expanduser(os.fspath(root)))
-    if not os.path.isdir(path):
-        hint = f"set the environment variable {env_var} to the dataset directory or pass root=..." if env_var \
-            else "pass root=... pointing to the dataset directory"
-        raise DatasetNotFoundError(f"{dataset_name}: dataset root {path!r} (from {source}) is not a directory; {hint}")
-    return path
+# ----------------------------------------------------------------------------------------------- files
 
 
 def require_dir(dataset_name: str, path: str, what: str) -> str:
@@ -65,153 +34,97 @@ def require_dir(dataset_name: str, path: str, what: str) -> str:
     return path
 
 
-# ----------------------------------------------------------------------------------------------- parsers
+def natural_key(name: str) -> list:
+    """Sort key comparing the digit runs of a name as numbers ("frame2" < "frame10", "2.jpg" < "10.jpg")."""
+    return [(0, int(part), part) if part.isdigit() else (1, 0, part.lower()) for part in re.split(r"(\d+)", name)]
 
 
-def _read_text(path: str) -> str:
+def list_images(directory: str) -> list[str]:
+    """The image files directly in ``directory`` (:data:`IMAGE_EXTENSIONS`), in natural order; [] when the
+    directory does not exist."""
     try:
-        with open(path, encoding="utf-8-sig") as f:  # utf-8-sig: tolerate a BOM (files written on Windows)
-            return f.read()
-    except FileNotFoundError:
-        raise AnnotationError(f"{path}: annotation file not found") from None
+        entries = os.listdir(directory)
+    except OSError:
+        return []
+    files = [f for f in entries if f.lower().endswith(IMAGE_EXTENSIONS) and os.path.isfile(os.path.join(directory, f))]
+    return [os.path.join(directory, f) for f in sorted(files, key=natural_key)]
 
 
-def _split_fields(line: str) -> list[str]:
-    if "," in line:
-        return [s.strip() for s in line.split(",")]
-    return line.split()  # tabs and / or spaces
+def count_files(directory: str, extension: str) -> int:
+    """How many files in ``directory`` end with ``extension`` (case-insensitive)."""
+    with os.scandir(directory) as it:
+        return sum(1 for e in it if e.name.lower().endswith(extension))
 
 
-def read_boxes(path: str | os.PathLike, num_fields: int = 4) -> np.ndarray:
-    """Parse a box file: one box per line, fields separated by commas, tabs or whitespace.
-
-    Returns a ``[T, num_fields]`` float64 array, exactly as in the file (no base conversion). ``NaN`` fields
-    are accepted (such boxes are invalid, hence not visible); empty lines at the end are ignored.
-
-    Raises:
-        AnnotationError: a line has the wrong number of fields, a field is not a number, or an empty line is
-            followed by more boxes. The message names the file and the 1-based line number.
-    """
-    path = os.fspath(path)
-    text = _read_text(path)
-    lines = text.rstrip().splitlines()
-    if not lines:
-        return np.zeros((0, num_fields), dtype=np.float64)
-    # Fast path: numpy's C parser, with the separator of the first line; it would skip blank lines, so the row
-    # count is checked. Anything unusual (mixed separators, errors) takes the line-by-line path below.
-    delimiter = "," if "," in lines[0] else None
-    try:
-        boxes = np.loadtxt(io.StringIO(text), delimiter=delimiter, ndmin=2, comments=None, dtype=np.float64)
-        if boxes.shape == (len(lines), num_fields):
-            return boxes
-    except ValueError:
-        pass
-    boxes = np.empty((len(lines), num_fields), dtype=np.float64)
-    for i, line in enumerate(lines):
-        if not line.strip():
-            raise AnnotationError(f"{path}, line {i + 1}: empty line before the last box")
-        fields = _split_fields(line)
-        if len(fields) != num_fields:
-            raise AnnotationError(f"{path}, line {i + 1}: expected {num_fields} numbers, got {len(fields)} in {line!r}")
-        try:
-            boxes[i] = [float(s) for s in fields]
-        except ValueError:
-            raise AnnotationError(f"{path}, line {i + 1}: not a number in {line!r}") from None
-    return boxes
+def missing_error(dataset_name: str, what: str, paths: Sequence[str]) -> DatasetNotFoundError:
+    """One DatasetNotFoundError listing up to five missing paths (and how many in all)."""
+    shown = ", ".join(paths[:5]) + (f" ... ({len(paths)} in all)" if len(paths) > 5 else "")
+    return DatasetNotFoundError(f"{dataset_name}: {what} not found: {shown}")
 
 
-def read_ints(path: str | os.PathLike) -> np.ndarray:
-    """Parse a file of integers, one per line or comma / whitespace separated on one line. Empty file -> [0]."""
-    path = os.fspath(path)
-    values = []
-    for i, line in enumerate(_read_text(path).splitlines()):
-        for s in re.split(r"[,\s]+", line.strip()):
-            if not s:
-                continue
-            try:
-                values.append(int(s))
-            except ValueError:
-                try:  # "1.0" / "0.000" as written by some tools
-                    v = float(s)
-                    if not v.is_integer():
-                        raise ValueError
-                    values.append(int(v))
-                except ValueError:
-                    raise AnnotationError(f"{path}, line {i + 1}: not an integer: {s!r}") from None
-    return np.asarray(values, dtype=np.int64)
-
-
-def read_flags(path: str | os.PathLike) -> np.ndarray:
-    """Parse a 0/1 flag file (one flag per line, or one comma-separated line) into a [T] bool array."""
-    values = read_ints(path)
-    bad = np.flatnonzero((values != 0) & (values != 1))
-    if bad.size:
-        raise AnnotationError(f"{os.fspath(path)}: flag {int(bad[0])} (0-based) is {int(values[bad[0]])}, "
-                              "expected 0 or 1")
-    return values.astype(bool)
-
-
-def check_length(path: str, values: np.ndarray, expected: int, what: str = "frames") -> np.ndarray:
-    """``values`` if it has ``expected`` entries, else an AnnotationError naming the file and the counts."""
-    if len(values) != expected:
-        raise AnnotationError(f"{path}: {len(values)} entries, expected {expected} (one per {what[:-1]})")
-    return values
-
-
-# ----------------------------------------------------------------------------------------------- split files
+# ----------------------------------------------------------------------------------------------- selection
 
 
 def resolve_split_file(split_file: str | os.PathLike, dataset_name: str = "") -> str:
-    """A split file given as a path, or as a file name under ``tracking/data/specs/``."""
+    """A split file given as a path, or as a file name in the split-list directories
+    (:func:`tracking.data.roots.spec_dirs`)."""
     path = os.path.expanduser(os.fspath(split_file))
     if os.path.isfile(path):
         return os.path.abspath(path)
-    in_specs = os.path.join(SPECS_DIR, path)
-    if os.path.isfile(in_specs):
-        return in_specs
+    found = find_spec_file([path])
+    if found is not None:
+        return found
     raise SplitFileNotFoundError(f"{dataset_name + ': ' if dataset_name else ''}split file {os.fspath(split_file)!r} "
-                                 f"not found (tried {os.path.abspath(path)!r} and {in_specs!r})")
+                                 f"not found (tried {os.path.abspath(path)!r} and the split-list directories)")
 
 
-def read_split_file(path: str) -> list[str | int]:
-    """Entries of a split file: one sequence name or 0-based index per line; blank lines and '#' comments skipped."""
-    entries: list[str | int] = []
-    for line in _read_text(path).splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line:
-            entries.append(int(line) if line.isdigit() else line)
-    return entries
-
-
-def select_sequences(dataset_name: str, names: Sequence[str], entries: Iterable[str | int],
-                     split_path: str) -> list[str]:
-    """The names a split file selects, in its order: names, or 0-based indices into ``names``.
+def select_sequences(dataset_name: str, names: Sequence[str], split_path: str) -> list[str]:
+    """The names a split file selects, in its order: sequence names, or 0-based indices into ``names``.
 
     Raises:
         AnnotationError: an index is out of range or a name is not in ``names`` (the message lists a few).
     """
     known = set(names)
     selected, missing = [], []
-    for e in entries:
-        if isinstance(e, int):
-            if not 0 <= e < len(names):
-                raise AnnotationError(f"{split_path}: index {e} out of range for the {len(names)} sequences of "
-                                      f"{dataset_name}")
-            selected.append(names[e])
-        elif e in known:
-            selected.append(e)
+    for entry in read_list(split_path):
+        if entry.isdigit():
+            index = int(entry)
+            if not 0 <= index < len(names):
+                raise AnnotationError(split_path, f"index {index} out of range for the {len(names)} sequences of "
+                                                  f"{dataset_name}")
+            selected.append(names[index])
+        elif entry in known:
+            selected.append(entry)
         else:
-            missing.append(e)
+            missing.append(entry)
     if missing:
-        raise AnnotationError(f"{dataset_name}: {len(missing)} sequence(s) of split file {split_path} not found in "
-                              f"the dataset, e.g. {', '.join(missing[:5])}")
+        raise AnnotationError(split_path, f"{len(missing)} sequence(s) not found in {dataset_name}, e.g. "
+                                          f"{', '.join(missing[:5])}")
     return selected
+
+
+def select_names(dataset_name: str, available: Sequence[str], requested: str | Iterable[str] | None,
+                 where: str) -> list[str]:
+    """``requested`` sequence names (all of ``available`` when None), each of which must be available.
+
+    Raises:
+        DatasetNotFoundError: names not in ``available`` (a few are listed, with ``where`` they were looked
+            for).
+    """
+    if requested is None:
+        return list(available)
+    requested = [requested] if isinstance(requested, str) else list(requested)
+    known = set(available)
+    missing = [n for n in requested if n not in known]
+    if missing:
+        raise missing_error(dataset_name, f"sequence(s) in {where}", missing)
+    return requested
 
 
 # ----------------------------------------------------------------------------------------------- caching
 
 
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2
 
 
 def cached_index(cache_path: str | None, sources: Sequence[str], build: Callable[[], list[SequenceInfo]]
@@ -230,7 +143,7 @@ def cached_index(cache_path: str | None, sources: Sequence[str], build: Callable
                 version, sequences = pickle.load(f)
             if version == _CACHE_VERSION:
                 return sequences
-    except (OSError, ValueError, pickle.UnpicklingError, EOFError):
+    except (OSError, ValueError, pickle.UnpicklingError, EOFError, AttributeError, TypeError):
         pass
     sequences = build()
     try:
@@ -247,7 +160,8 @@ def cached_index(cache_path: str | None, sources: Sequence[str], build: Callable
 
 
 class TrackingDataset(Sequence[SequenceInfo]):
-    """An indexed list of :class:`SequenceInfo`, built once by the subclass constructor.
+    """An indexed list of :class:`SequenceInfo`, built once by the subclass constructor; used by training
+    (samplers) and by evaluation (the OPE runner and the report) alike.
 
     Attributes:
         name: dataset name (e.g. "got10k"), also ``SequenceInfo.dataset`` of its sequences.
@@ -268,7 +182,7 @@ class TrackingDataset(Sequence[SequenceInfo]):
         return len(self.sequences)
 
     def __getitem__(self, index):  # type: ignore[override]
-        """A sequence by position (int or slice) or by name (str)."""
+        """A sequence by position (int), positions (slice: a list) or name (str)."""
         if isinstance(index, str):
             if self._by_name is None:
                 self._by_name = {s.name: i for i, s in enumerate(self.sequences)}
@@ -279,7 +193,8 @@ class TrackingDataset(Sequence[SequenceInfo]):
         return self.sequences[index]
 
     @property
-    def sequence_names(self) -> list[str]:
+    def names(self) -> list[str]:
+        """The sequence names, in order."""
         return [s.name for s in self.sequences]
 
     @property

@@ -23,10 +23,12 @@ import os
 
 import numpy as np
 
+from ..annotations import AnnotationError
+from ..roots import DatasetNotFoundError, resolve_root
 from ..sequence import SequenceInfo
-from .base import AnnotationError, DatasetNotFoundError, TrackingDataset, cached_index, resolve_root
+from .base import TrackingDataset, cached_index
 
-ENV_VAR = "TRACKING_COCO_ROOT"
+KEY = "coco"
 
 
 def _parse(ann_file: str, image_dir: str) -> list[SequenceInfo]:
@@ -34,7 +36,9 @@ def _parse(ann_file: str, image_dir: str) -> list[SequenceInfo]:
         with open(ann_file, encoding="utf-8") as f:
             data = json.load(f)
     except json.JSONDecodeError as e:
-        raise AnnotationError(f"{ann_file}, line {e.lineno}: invalid JSON ({e.msg})") from None
+        raise AnnotationError(ann_file, f"invalid JSON ({e.msg})", e.lineno) from None
+    except UnicodeDecodeError:
+        raise AnnotationError(ann_file, "not UTF-8 text") from None
     try:
         categories = {c["id"]: c["name"] for c in data.get("categories", [])}
         images = {im["id"]: im for im in data["images"]}
@@ -53,7 +57,7 @@ def _parse(ann_file: str, image_dir: str) -> list[SequenceInfo]:
                 extra={"image_id": ann["image_id"], "annotation_id": ann["id"], "category_id": ann["category_id"],
                        "area": float(ann.get("area", w * h))}))
     except (KeyError, TypeError, ValueError) as e:
-        raise AnnotationError(f"{ann_file}: not a COCO instances file ({type(e).__name__}: {e})") from None
+        raise AnnotationError(ann_file, f"not a COCO instances file ({type(e).__name__}: {e})") from None
     return sequences
 
 
@@ -61,7 +65,8 @@ class Coco(TrackingDataset):
     """COCO: see the module docstring for layout and conventions.
 
     Args:
-        root: dataset root (holding annotations/); default ``$TRACKING_COCO_ROOT``.
+        root: dataset root (holding annotations/); default: see :func:`tracking.data.roots.resolve_root`
+            (``$TRACKING_COCO_ROOT``).
         version: "2017" or "2014".
         split: "train" or "val".
         cache: pickle the parsed index next to the json (see the module docstring).
@@ -74,7 +79,7 @@ class Coco(TrackingDataset):
     is_video_dataset = False
 
     def __init__(self, root: str | None = None, version: str = "2017", split: str = "train", cache: bool = False):
-        root = resolve_root("COCO", root, ENV_VAR)
+        root = resolve_root(KEY, root, "COCO")
         ann_file = os.path.join(root, "annotations", f"instances_{split}{version}.json")
         if not os.path.isfile(ann_file):
             raise DatasetNotFoundError(f"COCO: annotation file {ann_file!r} does not exist")

@@ -1,107 +1,139 @@
-"""Your own sequences: a directory of frames with a groundtruth file, or a directory of such directories.
+"""Your own sequences: a directory of frames with a ground-truth file, or a directory of such directories.
 
 One sequence directory looks like (OTB, LaSOT, VOT-style)::
 
     <seq>/groundtruth.txt  (or groundtruth_rect.txt, or the file given as groundtruth_file=)
-    <seq>/0001.jpg ...     (or the frames in <seq>/img/ or <seq>/imgs/; .jpg, .jpeg or .png)
+    <seq>/0001.jpg ...     (or the frames in <seq>/img/, imgs/, color/, images/ or frames/)
 
-``root`` is either such a directory (one sequence) or a directory whose sub-directories are sequences
-(sorted by name; sub-directories without frames and a groundtruth file are skipped).
+``root`` is either such a directory (one sequence) or a directory whose sub-directories are sequences:
+those named in ``root/list.txt`` when it exists, else every sub-directory with frames and a ground truth
+(sorted naturally; others are skipped).
 
-Conventions: frames are the image files sorted naturally (by the numbers in their names: 2.jpg before
-10.jpg). The groundtruth has one x,y,w,h line per frame (comma, tab or whitespace separated), or a single
-line for the first frame only (the other boxes are then NaN, not visible); any other line count is an
-AnnotationError. Boxes are taken as 0-based; ``one_based=True`` subtracts 1 from x and y (OTB files are
-1-based). ``visible = the box is valid``.
+Conventions: frames are the image files (:data:`~tracking.data.datasets.base.IMAGE_EXTENSIONS`) sorted
+naturally (by the numbers in their names: 2.jpg before 10.jpg). The ground truth is a region file
+(:func:`tracking.data.annotations.read_regions`: 4-value xywh lines, or polygons turned into their
+axis-aligned box) with one line per frame, or a single line for the first frame only (the other boxes are
+then NaN and ``first_frame_only`` is set); any other line count is an AnnotationError. A folder without a
+ground truth needs ``init_box`` (xywh of frame 0, used for every such folder). Boxes are taken as 0-based;
+``one_based=True`` subtracts 1 from x and y (OTB files are 1-based; ``ground_truth`` still gives the file
+values). ``visible = the box is valid``.
 """
 
 from __future__ import annotations
 
 import os
-import re
+from collections.abc import Iterable
 
 import numpy as np
 
+from ..annotations import AnnotationError, read_list, read_regions
+from ..roots import DatasetNotFoundError, resolve_root
 from ..sequence import SequenceInfo, valid_boxes
-from .base import AnnotationError, DatasetNotFoundError, TrackingDataset, read_boxes, resolve_root
+from .base import IMAGE_EXTENSIONS, TrackingDataset, list_images, natural_key, select_names
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 GROUNDTRUTH_FILES = ("groundtruth.txt", "groundtruth_rect.txt")
-FRAME_SUBDIRS = ("img", "imgs")
+FRAME_SUBDIRS = ("img", "imgs", "color", "images", "frames")
 
 
-def natural_key(name: str) -> list:
-    """Sort key comparing the digit runs of a name as numbers ("frame2" < "frame10")."""
-    return [(0, int(part), part) if part.isdigit() else (1, 0, part.lower()) for part in re.split(r"(\d+)", name)]
-
-
-def _frames(directory: str) -> list[str]:
-    for sub in FRAME_SUBDIRS + ("",):
-        d = os.path.join(directory, sub) if sub else directory
-        if os.path.isdir(d):
-            files = [f for f in os.listdir(d) if f.lower().endswith(IMAGE_EXTENSIONS)]
-            if files:
-                return [os.path.join(d, f) for f in sorted(files, key=natural_key)]
-    return []
-
-
-def _groundtruth(directory: str, groundtruth_file: str | None) -> str | None:
-    for name in (groundtruth_file,) if groundtruth_file else GROUNDTRUTH_FILES:
-        path = os.path.join(directory, name)
-        if os.path.isfile(path):
-            return path
-    return None
+def frame_files(directory: str) -> list[str]:
+    """The frames of a sequence directory: the images of its first frame sub-directory that has some, else its
+    own images."""
+    for sub in FRAME_SUBDIRS:
+        files = list_images(os.path.join(directory, sub))
+        if files:
+            return files
+    return list_images(directory)
 
 
 class ImageFolderDataset(TrackingDataset):
     """Sequences in plain directories: see the module docstring for the layout and conventions.
 
     Args:
-        root: a sequence directory, or a directory of sequence directories.
-        name: dataset name (default "folder").
-        one_based: the groundtruth is 1-based (OTB): subtract 1 from x and y.
-        groundtruth_file: the groundtruth file name in each sequence directory (default: groundtruth.txt,
+        root: a sequence directory, or a directory of sequence directories; default: see
+            :func:`tracking.data.roots.resolve_root` (``$TRACKING_FOLDER_ROOT``).
+        name: dataset name (default "folder"; subclasses: their key).
+        one_based: the ground truth is 1-based (OTB): subtract 1 from x and y.
+        groundtruth_file: the ground-truth file name in each sequence directory (default: groundtruth.txt,
             else groundtruth_rect.txt).
+        init_box: xywh of frame 0 for sequences without a ground-truth file.
+        sequences: optional sequence names to keep (each must exist).
 
     Raises:
-        DatasetNotFoundError: root does not exist, or holds no sequence.
-        AnnotationError: a malformed groundtruth file, or one whose line count is neither 1 nor the frame count.
+        DatasetNotFoundError: root does not exist, or holds no sequence, or a requested one is missing.
+        AnnotationError: a malformed ground-truth file, or one whose line count is neither 1 nor the frame count.
     """
 
-    def __init__(self, root: str, name: str | None = None, one_based: bool = False,
-                 groundtruth_file: str | None = None):
-        name = name or "folder"
-        root = resolve_root(f"image folder dataset {name!r}", root, None)
-        self.one_based = one_based
-        gt = _groundtruth(root, groundtruth_file)
-        frames = _frames(root)
-        if gt is not None and frames:
-            sequences = [self._load(name, os.path.basename(root), frames, gt)]
-        else:
-            sequences = []
-            for entry in sorted(os.listdir(root), key=natural_key):
-                seq_dir = os.path.join(root, entry)
-                if not os.path.isdir(seq_dir):
-                    continue
-                gt, frames = _groundtruth(seq_dir, groundtruth_file), _frames(seq_dir)
-                if gt is not None and frames:
-                    sequences.append(self._load(name, entry, frames, gt))
-        if not sequences:
-            files = groundtruth_file or " or ".join(GROUNDTRUTH_FILES)
-            raise DatasetNotFoundError(f"image folder dataset {name!r}: no sequence in {root!r} (a sequence is a "
-                                       f"directory with {files} and {'/'.join(IMAGE_EXTENSIONS)} frames, "
-                                       f"possibly in {' or '.join(FRAME_SUBDIRS)}/)")
-        super().__init__(name, root, sequences)
+    key = "folder"
+    display_name = "image folder dataset"
+    groundtruth_files: tuple[str, ...] = GROUNDTRUTH_FILES
 
-    def _load(self, dataset: str, seq_name: str, frames: list[str], gt_path: str) -> SequenceInfo:
-        boxes = read_boxes(gt_path)
-        T = len(frames)
-        if len(boxes) == 1 and T > 1:
-            boxes = np.concatenate([boxes, np.full((T - 1, 4), np.nan)])
-        elif len(boxes) != T:
-            raise AnnotationError(f"{gt_path}: {len(boxes)} boxes for {T} frames in "
-                                  f"{os.path.dirname(frames[0])} (expected one per frame, or the first frame's only)")
-        if self.one_based:
+    def __init__(self, root: str | None = None, name: str | None = None, one_based: bool = False,
+                 groundtruth_file: str | None = None, init_box: Iterable[float] | None = None,
+                 sequences: Iterable[str] | None = None):
+        name = name or self.key
+        root = resolve_root(self.key, root, f"{self.display_name} {name!r}")
+        self.one_based = one_based
+        self.groundtruth_names = (groundtruth_file,) if groundtruth_file else self.groundtruth_files
+        self.default_init_box = None if init_box is None else np.asarray(init_box, dtype=np.float64).reshape(4)
+        if self._is_sequence(root):
+            directories = {os.path.basename(os.path.normpath(root)): root}
+        else:
+            listed = os.path.join(root, "list.txt")
+            entries = read_list(listed) if os.path.isfile(listed) else [
+                e for e in sorted(os.listdir(root), key=natural_key)
+                if os.path.isdir(os.path.join(root, e)) and self._is_sequence(os.path.join(root, e))]
+            directories = {e: os.path.join(root, e) for e in entries}
+        if not directories:
+            files = " or ".join(self.groundtruth_names)
+            raise DatasetNotFoundError(
+                f"{self.display_name} {name!r}: no sequence in {root!r} (a sequence is a directory with {files}"
+                f"{' (or init_box=...)' if self.default_init_box is None else ''} and "
+                f"{'/'.join(IMAGE_EXTENSIONS)} frames, possibly in {' or '.join(FRAME_SUBDIRS)}/)")
+        selected = select_names(f"{self.display_name} {name!r}", list(directories), sequences, root)
+        super().__init__(name, root, [self._load(name, s, directories[s]) for s in selected])
+
+    # ------------------------------------------------------------------------------------ per sequence
+    def _groundtruth(self, directory: str) -> str | None:
+        for gt_name in self.groundtruth_names:
+            path = os.path.join(directory, gt_name)
+            if os.path.isfile(path):
+                return path
+        return None
+
+    def _is_sequence(self, directory: str) -> bool:
+        has_gt = self._groundtruth(directory) is not None or self.default_init_box is not None
+        return has_gt and bool(frame_files(directory))
+
+    def _boxes(self, seq_dir: str, frames: list[str]) -> tuple[np.ndarray, str]:
+        """The ground-truth rows of a sequence and where they came from."""
+        gt_path = self._groundtruth(seq_dir)
+        if gt_path is not None:
+            return read_regions(gt_path, allow_empty=False), gt_path
+        if self.default_init_box is None:
+            raise DatasetNotFoundError(f"{self.display_name}: no {' or '.join(self.groundtruth_names)} in "
+                                       f"{seq_dir} (and no init_box given)")
+        return self.default_init_box[None].copy(), "init_box"
+
+    def _fit(self, boxes: np.ndarray, frames: list[str], source: str) -> tuple[np.ndarray, list[str]]:
+        """Boxes and frames of equal length: one box per frame, or the first frame's box only."""
+        if len(boxes) == 1 and len(frames) > 1:
+            return np.concatenate([boxes, np.full((len(frames) - 1, 4), np.nan)]), frames
+        if len(boxes) != len(frames):
+            raise AnnotationError(source, f"{len(boxes)} ground-truth lines for {len(frames)} images in "
+                                          f"{os.path.dirname(frames[0])} (expected one per image, or the first "
+                                          "image's only)")
+        return boxes, frames
+
+    def _load(self, dataset: str, seq_name: str, seq_dir: str) -> SequenceInfo:
+        frames = frame_files(seq_dir)
+        if not frames:
+            raise DatasetNotFoundError(f"{self.display_name}: no frames in {seq_dir}")
+        boxes, source = self._boxes(seq_dir, frames)
+        rows = len(boxes)
+        boxes, frames = self._fit(boxes, frames, source)
+        first_only = rows == 1 and len(frames) > 1
+        base = 1 if self.one_based else 0
+        if base:
             boxes[:, :2] -= 1.0
         return SequenceInfo(dataset=dataset, name=seq_name, frames=tuple(frames), boxes=boxes,
-                            visible=valid_boxes(boxes))
+                            visible=valid_boxes(boxes), box_base=base, first_frame_only=first_only)

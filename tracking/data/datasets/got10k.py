@@ -1,8 +1,8 @@
-"""GOT-10k (Huang et al., TPAMI 2019).
+"""GOT-10k (Huang et al., TPAMI 2019): training (train / vottrain / votval) and evaluation (val, test).
 
 Layout::
 
-    root/train/list.txt                   sequence directory names, one per line
+    root/train/list.txt                   sequence directory names, one per line (optional)
     root/train/GOT-10k_Train_000001/00000001.jpg ...
                                   /groundtruth.txt    x,y,w,h per frame (floats, 0-based, top-left corner)
                                   /absence.label      one 0/1 per frame, 1 = target absent
@@ -10,32 +10,41 @@ Layout::
                                   /meta_info.ini      optional: [METAINFO] object_class: ..., resolution: (w, h)
     root/val/...  root/test/...       the same, each with its own list.txt
 
-Conventions: boxes are used as they are (already 0-based xywh). ``visible = not absent and cover > 0 and the box
-is valid``; a missing absence.label / cover.label (test split) means "no information" (not used). Frames are
+``root`` may also be the split directory itself (e.g. ``.../GOT-10k/test``). Without list.txt the sequences
+are the sorted sub-directories holding a groundtruth.txt.
+
+Conventions: boxes are used as they are (0-based xywh, ``box_base`` 0; the GOT-10k toolkit scores the file
+values). ``visible = not absent and cover > 0 and the box is valid``; a missing absence.label / cover.label
+means "no information"; a label file with the wrong length is an AnnotationError. Frames are
 ``FramePaths(seq_dir, "{:08d}.jpg", 1, T)``. In the test split ``groundtruth.txt`` has the first frame only:
-T is then the number of ``.jpg`` files in the directory and the other boxes are NaN (not visible).
+T is then the number of ``.jpg`` files in the directory, the other boxes are NaN and ``first_frame_only`` is
+set (results are scored by the GOT-10k server).
 
 Splits: "train", "val", "test" are the directories of that name; "vottrain" / "votval" are the subsets of
-train that the VOT challenge excludes / uses for validation, read from the split files
-``tracking/data/specs/got10k_vottrain.txt`` / ``got10k_votval.txt`` (not shipped, see specs/README.md). Any
-split can be narrowed with ``split_file=`` (a path, or a file name under ``tracking/data/specs/``).
+train that the VOT challenge excludes / uses for validation, read from the split file ``got10k_vottrain.txt``
+/ ``got10k_votval.txt`` (or pytracking's ``got10k_vot_train_split.txt`` / ``got10k_vot_val_split.txt``) in
+the split-list directories (:func:`tracking.data.roots.spec_dirs`). Any split can be narrowed with
+``split_file=`` (names or 0-based indices into the split's list) or ``sequences=`` (names).
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 
 import numpy as np
 
+from ..annotations import AnnotationError, check_length, read_boxes, read_flags, read_ints, read_list
+from ..roots import find_spec_file, resolve_root, spec_dirs
 from ..sequence import FramePaths, SequenceInfo, valid_boxes
-from .base import (SPECS_DIR, AnnotationError, SplitFileNotFoundError, TrackingDataset, check_length,
-                   read_boxes, read_flags, read_ints, read_split_file, require_dir, resolve_root,
-                   resolve_split_file, select_sequences)
+from .base import (SplitFileNotFoundError, TrackingDataset, count_files, require_dir, resolve_split_file,
+                   select_names, select_sequences)
 
-ENV_VAR = "TRACKING_GOT10K_ROOT"
+KEY = "got10k"
 SPLITS = ("train", "val", "test", "vottrain", "votval")
-_SPEC_FILES = {"vottrain": "got10k_vottrain.txt", "votval": "got10k_votval.txt"}
+SPEC_FILES = {"vottrain": ("got10k_vottrain.txt", "got10k_vot_train_split.txt"),
+              "votval": ("got10k_votval.txt", "got10k_vot_val_split.txt")}
 
 
 def read_meta_info(path: str) -> dict[str, str]:
@@ -59,17 +68,22 @@ def read_meta_info(path: str) -> dict[str, str]:
     return meta
 
 
-def _count_files(directory: str, ext: str) -> int:
-    with os.scandir(directory) as it:
-        return sum(1 for e in it if e.name.lower().endswith(ext))
+def _split_dir(root: str, directory: str) -> str:
+    """``root/<directory>``, or ``root`` itself when it is already a split directory."""
+    path = os.path.join(root, directory)
+    if os.path.isdir(path):
+        return path
+    if os.path.isfile(os.path.join(root, "list.txt")) or any(
+            os.path.isfile(os.path.join(e.path, "groundtruth.txt")) for e in os.scandir(root) if e.is_dir()):
+        return root
+    return require_dir("GOT-10k", path, f"{directory} split directory")
 
 
 def _list_sequences(split_dir: str) -> list[str]:
     """Sequence names from list.txt, or (without one) the sorted sub-directories holding a groundtruth.txt."""
     list_file = os.path.join(split_dir, "list.txt")
     if os.path.isfile(list_file):
-        with open(list_file, encoding="utf-8") as f:
-            return [line.strip() for line in f if line.strip()]
+        return read_list(list_file)
     return sorted(e.name for e in os.scandir(split_dir)
                   if e.is_dir() and os.path.isfile(os.path.join(e.path, "groundtruth.txt")))
 
@@ -78,48 +92,54 @@ class Got10k(TrackingDataset):
     """GOT-10k: see the module docstring for layout and conventions.
 
     Args:
-        root: dataset root (holding train/ val/ test/); default ``$TRACKING_GOT10K_ROOT``.
+        root: dataset root (holding train/ val/ test/) or one split directory; default: see
+            :func:`tracking.data.roots.resolve_root` (``$TRACKING_GOT10K_ROOT``).
         split: "train", "val", "test", "vottrain" or "votval".
         split_file: optional split file selecting sequences (names or 0-based indices into the split's
-            list.txt); for "vottrain" / "votval" it replaces the default spec file.
+            list); for "vottrain" / "votval" it replaces the default split file.
+        sequences: optional sequence names to keep (each must exist).
 
     Raises:
-        DatasetNotFoundError: no root, or the split's directory is missing.
-        SplitFileNotFoundError: the vottrain / votval spec file (or ``split_file``) is missing.
+        DatasetNotFoundError: no root, the split's directory or a requested sequence is missing.
+        SplitFileNotFoundError: the vottrain / votval split file (or ``split_file``) is missing.
         AnnotationError: a malformed annotation file.
     """
 
-    def __init__(self, root: str | None = None, split: str = "train", split_file: str | None = None):
+    def __init__(self, root: str | None = None, split: str = "train", split_file: str | None = None,
+                 sequences: Iterable[str] | None = None):
         if split not in SPLITS:
             raise ValueError(f"GOT-10k: unknown split {split!r}, expected one of {SPLITS}")
-        root = resolve_root("GOT-10k", root, ENV_VAR)
-        directory = "train" if split in _SPEC_FILES else split
-        split_dir = require_dir("GOT-10k", os.path.join(root, directory), f"{directory} split directory")
+        root = resolve_root(KEY, root, "GOT-10k")
+        directory = "train" if split in SPEC_FILES else split
+        split_dir = _split_dir(root, directory)
         names = _list_sequences(split_dir)
 
-        if split_file is None and split in _SPEC_FILES:
-            spec = os.path.join(SPECS_DIR, _SPEC_FILES[split])
-            if not os.path.isfile(spec):
+        if split_file is None and split in SPEC_FILES:
+            split_file = find_spec_file(SPEC_FILES[split])
+            if split_file is None:
                 raise SplitFileNotFoundError(
-                    f"GOT-10k split {split!r} needs the official split file {spec!r} (sequence names or 0-based "
-                    f"indices into train/list.txt, one per line), which cannot be downloaded here: place it there "
-                    f"(see {os.path.join(SPECS_DIR, 'README.md')}) or pass split_file=...")
-            split_file = spec
+                    f"GOT-10k split {split!r} needs the official split file {SPEC_FILES[split][0]} (or pytracking's "
+                    f"{SPEC_FILES[split][1]}: sequence names or 0-based indices into train/list.txt, one per line), "
+                    f"looked for in {', '.join(spec_dirs())}: place it there, set specs_dir in the settings file, "
+                    "or pass split_file=...")
         if split_file is not None:
             path = resolve_split_file(split_file, "GOT-10k")
-            names = select_sequences("GOT-10k", names, read_split_file(path), path)
+            names = select_sequences("GOT-10k", names, path)
+        names = select_names("GOT-10k", names, sequences, split_dir)
 
-        super().__init__("got10k", root, [self._load_sequence(split_dir, n) for n in names])
+        super().__init__(KEY, root, [self._load_sequence(split_dir, n) for n in names])
         self.split = split
 
     def _load_sequence(self, split_dir: str, name: str) -> SequenceInfo:
         seq_dir = os.path.join(split_dir, name)
         gt_path = os.path.join(seq_dir, "groundtruth.txt")
         if not os.path.isfile(gt_path):
-            raise AnnotationError(f"GOT-10k: sequence {name!r} has no {gt_path}")
-        boxes = read_boxes(gt_path)
+            raise AnnotationError(gt_path, f"GOT-10k sequence {name!r} has no groundtruth.txt")
+        boxes = read_boxes(gt_path, allow_empty=False)
+        first_only = False
         if len(boxes) == 1:  # test split: the first frame is annotated only
-            T = max(_count_files(seq_dir, ".jpg"), 1)
+            T = max(count_files(seq_dir, ".jpg"), 1)
+            first_only = T > 1
             boxes = np.concatenate([boxes, np.full((T - 1, 4), np.nan)])
         T = len(boxes)
         visible = valid_boxes(boxes)
@@ -127,8 +147,7 @@ class Got10k(TrackingDataset):
 
         absence_path = os.path.join(seq_dir, "absence.label")
         if os.path.isfile(absence_path):
-            absent = check_length(absence_path, read_flags(absence_path), T)
-            visible &= ~absent
+            visible &= ~check_length(absence_path, read_flags(absence_path), T)
         cover_path = os.path.join(seq_dir, "cover.label")
         if os.path.isfile(cover_path):
             cover = check_length(cover_path, read_ints(cover_path), T)
@@ -145,5 +164,6 @@ class Got10k(TrackingDataset):
             if meta.get(key):
                 extra[key] = meta[key]
 
-        return SequenceInfo(dataset="got10k", name=name, frames=FramePaths(seq_dir, "{:08d}.jpg", 1, T),
-                            boxes=boxes, visible=visible, class_name=class_name, image_size=image_size, extra=extra)
+        return SequenceInfo(dataset=KEY, name=name, frames=FramePaths(seq_dir, "{:08d}.jpg", 1, T), boxes=boxes,
+                            visible=visible, class_name=class_name, image_size=image_size, extra=extra,
+                            first_frame_only=first_only)

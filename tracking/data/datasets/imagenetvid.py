@@ -28,16 +28,18 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 
+from ..annotations import AnnotationError
+from ..roots import resolve_root
 from ..sequence import FramePaths, SequenceInfo, valid_boxes
-from .base import AnnotationError, TrackingDataset, cached_index, require_dir, resolve_root
+from .base import TrackingDataset, cached_index, require_dir
 
-ENV_VAR = "TRACKING_IMAGENETVID_ROOT"
+KEY = "imagenetvid"
 
 
 def _text(element: ET.Element, tag: str, path: str) -> str:
     child = element.find(tag)
     if child is None or child.text is None:
-        raise AnnotationError(f"{path}: missing <{tag}>")
+        raise AnnotationError(path, f"missing <{tag}>")
     return child.text.strip()
 
 
@@ -56,18 +58,18 @@ def _parse_video(ann_dir: str, data_dir: str, video: str, occluded_visible: bool
             for obj in root.iter("object"):
                 bb = obj.find("bndbox")
                 if bb is None:
-                    raise AnnotationError(f"{path}: object without <bndbox>")
+                    raise AnnotationError(path, "object without <bndbox>")
                 x0, y0, x1, y1 = (float(_text(bb, t, path)) for t in ("xmin", "ymin", "xmax", "ymax"))
                 occ = obj.find("occluded")
                 occluded = occ is not None and occ.text is not None and occ.text.strip() not in ("", "0")
                 tracks.setdefault(int(_text(obj, "trackid", path)), {})[frame] = (
                     (x0, y0, x1 - x0, y1 - y0), occluded, _text(obj, "name", path))
         except ET.ParseError as e:
-            raise AnnotationError(f"{path}: invalid XML ({e})") from None
+            raise AnnotationError(path, f"invalid XML ({e})") from None
         except ValueError as e:
             if isinstance(e, AnnotationError):
                 raise
-            raise AnnotationError(f"{path}: not a number ({e})") from None
+            raise AnnotationError(path, f"not a number ({e})") from None
 
     sequences = []
     for trackid in sorted(tracks):
@@ -95,7 +97,8 @@ class ImagenetVID(TrackingDataset):
     """ImageNet VID: see the module docstring for layout and conventions.
 
     Args:
-        root: dataset root (holding Annotations/ and Data/); default ``$TRACKING_IMAGENETVID_ROOT``.
+        root: dataset root (holding Annotations/ and Data/); default: see
+            :func:`tracking.data.roots.resolve_root` (``$TRACKING_IMAGENETVID_ROOT``).
         split: "train" or "val".
         occluded_visible: False makes frames flagged ``<occluded>`` not visible.
         cache: pickle the parsed index (see the module docstring).
@@ -107,7 +110,7 @@ class ImagenetVID(TrackingDataset):
 
     def __init__(self, root: str | None = None, split: str = "train", occluded_visible: bool = True,
                  cache: bool = False):
-        root = resolve_root("ImageNet VID", root, ENV_VAR)
+        root = resolve_root(KEY, root, "ImageNet VID")
         ann_root = require_dir("ImageNet VID", os.path.join(root, "Annotations", "VID", split),
                                "annotation directory")
         data_root = os.path.join(root, "Data", "VID", split)

@@ -1,4 +1,5 @@
-"""Evaluation readers on tiny generated layouts (and the real vot15_bag / Crossing when present)."""
+"""The benchmark datasets as evaluation uses them (OTB, LaSOT test, GOT-10k val/test, TrackingNet test, UAV123,
+NfS, VOT, folders) on tiny generated layouts, and the real vot15_bag / Crossing when present."""
 
 import os
 
@@ -7,8 +8,9 @@ import numpy as np
 import pytest
 from conftest import SHARED_SEQUENCES
 
-from tracking.eval.datasets import (NFS, OTB, UAV123, FolderSequences, Got10kEval, LaSOTTest, TrackingNetTest,
-                                    VOTPolygons, build_eval_dataset, polygon_to_aabb)
+from tracking.data.annotations import polygon_to_aabb
+from tracking.data.datasets import NFS, OTB, UAV123, Got10k, ImageFolderDataset, Lasot, TrackingNet, Vot
+from tracking.eval.benchmarks import load_benchmark
 
 
 def _img(path, value=0):
@@ -35,11 +37,12 @@ def test_otb_plain_tab_and_space(tmp_path):
     ds = OTB(tmp_path, sequences=["Car"])
     assert ds.names == ["Car"] and len(ds) == 1
     s = ds["Car"]
-    assert s.frames == [str(tmp_path / "Car" / "img" / f"{i:04d}.jpg") for i in (1, 2, 3)]
-    np.testing.assert_array_equal(s.ground_truth[:2], [[1, 2, 3, 4], [2, 3, 4, 5]])
-    assert s.valid.tolist() == [True, True, False]
+    assert list(s.frames) == [str(tmp_path / "Car" / "img" / f"{i:04d}.jpg") for i in (1, 2, 3)]
+    np.testing.assert_array_equal(s.ground_truth[:2], [[1, 2, 3, 4], [2, 3, 4, 5]])  # the file's 1-based values
+    np.testing.assert_array_equal(s.boxes[:2], [[0, 1, 3, 4], [1, 2, 4, 5]])         # 0-based for training
+    assert s.visible.tolist() == [True, True, False]
     np.testing.assert_array_equal(s.init_box, [1, 2, 3, 4])
-    assert s.dataset == "OTB" and not s.first_frame_only
+    assert s.dataset == "otb" and not s.first_frame_only
 
 
 def test_otb_multi_target_and_ranges(tmp_path):
@@ -70,7 +73,7 @@ def test_otb_multi_target_and_ranges(tmp_path):
 
 
 def test_otb_missing(tmp_path):
-    with pytest.raises(FileNotFoundError, match="OTB dataset root not found.*TRACKING_OTB_ROOT"):
+    with pytest.raises(FileNotFoundError, match="OTB: dataset root .* is not a directory.*TRACKING_OTB_ROOT"):
         OTB(tmp_path / "nope")
     with pytest.raises(FileNotFoundError, match="OTB.*Basketball"):
         OTB(tmp_path)  # default: the 100 official sequences
@@ -84,7 +87,7 @@ def test_env_root(tmp_path, monkeypatch):
     monkeypatch.setenv("TRACKING_OTB_ROOT", str(tmp_path))
     assert OTB(sequences=["Car"]).names == ["Car"]
     monkeypatch.delenv("TRACKING_OTB_ROOT")
-    with pytest.raises(FileNotFoundError, match="TRACKING_OTB_ROOT is not set"):
+    with pytest.raises(FileNotFoundError, match="OTB: no dataset root given.*TRACKING_OTB_ROOT"):
         OTB()
 
 
@@ -93,7 +96,7 @@ def test_otb_real_crossing():
     s = OTB(SHARED_SEQUENCES, sequences=["Crossing"])[0]
     assert len(s) == 120 and all(os.path.isfile(f) for f in s.frames)
     np.testing.assert_array_equal(s.init_box, [205, 151, 17, 50])
-    assert s.valid.all()
+    assert s.visible.all()
 
 
 # ----------------------------------------------------------------------------------------------- LaSOT
@@ -108,17 +111,19 @@ def test_lasot(tmp_path):
     d2 = tmp_path / "dog" / "dog-3"
     _img(d2 / "img" / "00000001.jpg")
     _txt(d2 / "groundtruth.txt", ["5,6,7,8"])
-    ds = LaSOTTest(tmp_path)
+    with pytest.warns(UserWarning, match="testing_set.txt"):
+        ds = Lasot(tmp_path, split="test")
     assert ds.names == ["cat-1", "dog-3"]
     s = ds["cat-1"]
     assert s.frames[0] == str(d / "img" / "00000001.jpg") and len(s) == 4
-    assert s.valid.tolist() == [True, False, False, True]
+    assert s.visible.tolist() == [True, False, False, True]
     np.testing.assert_array_equal(s.ground_truth[2], [0, 0, 0, 0])
-    assert ds[1].valid.tolist() == [True]
+    assert ds[1].visible.tolist() == [True]  # no flag files: no information
     _txt(tmp_path / "testing_set.txt", ["dog-3"])
-    assert LaSOTTest(tmp_path).names == ["dog-3"]
+    assert Lasot(tmp_path, split="test").names == ["dog-3"]
+    assert load_benchmark("lasot", tmp_path).names == ["dog-3"]  # evaluation uses the test split
     with pytest.raises(FileNotFoundError, match="LaSOT"):
-        LaSOTTest(tmp_path / "x")
+        Lasot(tmp_path / "x", split="test")
 
 
 # ----------------------------------------------------------------------------------------------- GOT-10k
@@ -131,21 +136,22 @@ def test_got10k_val_and_test(tmp_path):
     _txt(v / "absence.label", ["0", "1", "0"])
     _txt(v / "cover.label", ["8", "0", "0"])
     _txt(tmp_path / "val" / "list.txt", ["GOT-10k_Val_000001"])
-    s = Got10kEval(tmp_path, split="val")[0]
+    s = Got10k(tmp_path, split="val")[0]
     assert s.name == "GOT-10k_Val_000001" and len(s) == 3 and not s.first_frame_only
-    assert s.valid.tolist() == [True, False, False]
+    assert s.visible.tolist() == [True, False, False]
+    assert load_benchmark("got10k", tmp_path)[0].name == s.name  # evaluation uses the val split
     assert s.init_box[0] == 1.5
 
     t = tmp_path / "test" / "GOT-10k_Test_000001"
     for i in range(1, 6):
         _img(t / f"{i:08d}.jpg")
     _txt(t / "groundtruth.txt", ["1,2,3,4"])
-    s = build_eval_dataset("got10k", tmp_path, split="test")[0]
-    assert s.first_frame_only and len(s) == 5 and s.valid.tolist() == [True] + [False] * 4
+    s = load_benchmark("got10k-test", tmp_path)[0]
+    assert s.first_frame_only and len(s) == 5 and s.visible.tolist() == [True] + [False] * 4
     assert np.isnan(s.ground_truth[1:]).all()
-    assert build_eval_dataset("got10k-test", tmp_path / "test").names == ["GOT-10k_Test_000001"]
+    assert load_benchmark("got10k-test", tmp_path / "test").names == ["GOT-10k_Test_000001"]  # root = split dir
     with pytest.raises(ValueError, match="split"):
-        Got10kEval(tmp_path, split="train")
+        Got10k(tmp_path, split="testing")
 
 
 # ----------------------------------------------------------------------------------------------- TrackingNet
@@ -155,13 +161,14 @@ def test_trackingnet(tmp_path):
     for i in range(12):  # 0..11: numeric, not lexicographic order
         _img(f / f"{i}.jpg")
     _txt(tmp_path / "TEST" / "anno" / "abc_1.txt", ["3,4,5,6"])
-    ds = TrackingNetTest(tmp_path)
+    ds = TrackingNet(tmp_path, split="test")
     s = ds["abc_1"]
     assert [os.path.basename(p) for p in s.frames] == [f"{i}.jpg" for i in range(12)]
-    assert s.first_frame_only and s.valid.sum() == 1
+    assert s.first_frame_only and s.visible.sum() == 1
     np.testing.assert_array_equal(s.init_box, [3, 4, 5, 6])
+    assert load_benchmark("trackingnet", tmp_path / "TEST").names == ["abc_1"]  # root = the chunk itself
     with pytest.raises(FileNotFoundError, match="TrackingNet"):
-        TrackingNetTest(tmp_path / "TEST" / "frames")
+        TrackingNet(tmp_path / "TEST" / "frames", split="test")
 
 
 # ----------------------------------------------------------------------------------------------- UAV123
@@ -176,12 +183,13 @@ def test_uav123(tmp_path):
     ds = UAV123(tmp_path)
     assert ds.names == ["bike1", "bird1_2"]
     s = ds["bike1"]
-    assert s.valid.tolist() == [True, False, True] and s.frames[2].endswith("bike1/000003.jpg")
+    assert s.visible.tolist() == [True, False, True] and s.frames[2].endswith("bike1/000003.jpg")
     b = ds["bird1_2"]
     assert len(b) == 703 and b.frames[0].endswith("bird1/000775.jpg") and b.frames[-1].endswith("001477.jpg")
     _txt(tmp_path / "anno" / "UAV123" / "bird1_3.txt", _boxes(5))  # wrong length for 1573-2437
     with pytest.raises(ValueError, match="bird1_3"):
-        UAV123(tmp_path)["bird1_3"]
+        UAV123(tmp_path)
+    assert UAV123(tmp_path, sequences=["bike1"]).names == ["bike1"]
 
 
 # ----------------------------------------------------------------------------------------------- NfS
@@ -197,7 +205,7 @@ def test_nfs(tmp_path):
     assert len(s) == 3
     np.testing.assert_array_equal(s.ground_truth[0], [10, 20, 20, 30])
     np.testing.assert_array_equal(s.ground_truth[1], [18, 20, 20, 30])
-    assert s.valid.tolist() == [True, False, True]  # frame 8 is "lost"
+    assert s.visible.tolist() == [True, False, True]  # frame 8 is "lost"
     with pytest.raises(FileNotFoundError, match="NfS"):
         NFS(tmp_path, fps=240)
 
@@ -216,20 +224,20 @@ def test_vot_layout(tmp_path):
     for i in range(1, 4):
         _img(d / "color" / f"{i:08d}.jpg")
     _txt(d / "groundtruth.txt", ["0,0,4,1,3,5,-1,4", "1,2,3,4", "nan,nan,nan,nan"])
-    ds = VOTPolygons(tmp_path)
+    ds = Vot(tmp_path)
     assert ds.names == ["ball"]
     s = ds[0]
     np.testing.assert_allclose(s.ground_truth[:2], [[-1, 0, 5, 5], [1, 2, 3, 4]])
-    assert s.valid.tolist() == [True, True, False] and s.frames[0].endswith("color/00000001.jpg")
-    assert VOTPolygons(d).names == ["ball"]  # root = the sequence itself
+    assert s.visible.tolist() == [True, True, False] and s.frames[0].endswith("color/00000001.jpg")
+    assert Vot(d).names == ["ball"]  # root = the sequence itself
     with pytest.raises(FileNotFoundError, match="VOT"):
-        VOTPolygons(tmp_path / "ball" / "color")
+        Vot(tmp_path / "ball" / "color")
 
 
 @pytest.mark.skipif(not os.path.isdir(os.path.join(SHARED_SEQUENCES, "vot15_bag")), reason="no shared data")
 def test_vot_real_bag_aabb():
     root = os.path.join(SHARED_SEQUENCES, "vot15_bag")
-    s = VOTPolygons(root)[0]
+    s = Vot(root)[0]
     ref = np.loadtxt(os.path.join(root, "groundtruth_aabb_xywh.txt"), delimiter=",")
     assert len(s) == 196 == len(ref)
     np.testing.assert_allclose(s.ground_truth, ref, atol=1e-9)
@@ -246,30 +254,30 @@ def test_folder(tmp_path):
         _img(b / "img" / f"{i:04d}.jpg")
     _txt(b / "groundtruth_rect.txt", ["1\t2\t3\t4"])
     os.makedirs(tmp_path / "empty")
-    ds = build_eval_dataset("folder", tmp_path)
+    ds = load_benchmark("folder", tmp_path)
     assert ds.names == ["a", "b"]
-    assert not ds["a"].first_frame_only and ds["a"].valid.all()
+    assert not ds["a"].first_frame_only and ds["a"].visible.all()
     sb = ds["b"]
-    assert sb.first_frame_only and len(sb) == 3 and sb.valid.tolist() == [True, False, False]
+    assert sb.first_frame_only and len(sb) == 3 and sb.visible.tolist() == [True, False, False]
     c = tmp_path / "c"
     for i in range(2):
         _img(c / f"{i}.jpg")
-    s = FolderSequences(c, init_box=[1, 1, 2, 2])[0]
+    s = ImageFolderDataset(c, init_box=[1, 1, 2, 2])[0]
     assert s.first_frame_only and s.name == "c"
     _txt(c / "groundtruth.txt", _boxes(5))
     with pytest.raises(ValueError, match="5 ground-truth lines for 2 images"):
-        FolderSequences(c)[0]
+        ImageFolderDataset(c)
     with pytest.raises(FileNotFoundError, match="folder"):
-        FolderSequences(tmp_path / "empty")
+        ImageFolderDataset(tmp_path / "empty")
 
 
 @pytest.mark.skipif(not os.path.isdir(os.path.join(SHARED_SEQUENCES, "dlib_video_frames_juicebox")),
                     reason="no shared data")
 def test_folder_real_juicebox_init_box_only():
-    s = FolderSequences(os.path.join(SHARED_SEQUENCES, "dlib_video_frames_juicebox"), init_box=[74, 67, 39, 87])[0]
+    s = ImageFolderDataset(os.path.join(SHARED_SEQUENCES, "dlib_video_frames_juicebox"), init_box=[74, 67, 39, 87])[0]
     assert s.first_frame_only and s.frames[0].endswith("frame_000100.jpg") and len(s) > 100
 
 
 def test_build_unknown():
-    with pytest.raises(ValueError, match="unknown evaluation dataset"):
-        build_eval_dataset("imagenet", "/tmp")
+    with pytest.raises(ValueError, match="unknown dataset"):
+        load_benchmark("imagenet", "/tmp")
