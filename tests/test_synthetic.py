@@ -1,10 +1,13 @@
 """The synthetic tracking-video generator: determinism, annotation semantics, on-disk layouts, the cache."""
 
 import configparser
+import json
 import math
 import os
 import subprocess
 import sys
+import time
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -215,7 +218,7 @@ def test_ensure_dataset_reuses_and_regenerates(tmp_path, monkeypatch):
         write_got10k(root_, SyntheticSpec(**{**spec_.__dict__, "num_sequences": 1}), split)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(synthetic, "write_got10k", interrupted)
+    monkeypatch.setattr(synthetic.cache, "write_got10k", interrupted)  # the name ensure_dataset calls
     with pytest.raises(KeyboardInterrupt):
         ensure_dataset(root, "got10k", spec3)
     assert not marker.exists()
@@ -257,3 +260,65 @@ def test_cli(tmp_path, capsys, monkeypatch):
     assert "nothing to do" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         synthetic.main(["--out", str(tmp_path), "--size", "64by48"])
+
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.mark.parametrize("case", ["bad_size", "invalid_spec", "out_is_a_file", "out_under_a_file", "foreign_data"])
+def test_cli_user_error_is_one_line_and_exit_code_2(tmp_path, case):
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "real" / "train").mkdir(parents=True)
+    out, extra = str(tmp_path / "out"), []
+    if case == "bad_size":
+        extra = ["--size", "64by48"]
+    elif case == "invalid_spec":
+        extra = ["--frames", "0"]
+    elif case == "out_is_a_file":
+        out = str(tmp_path / "file")
+    elif case == "out_under_a_file":
+        out = str(tmp_path / "file" / "out")
+    else:  # a real train/ that no synthetic dataset wrote
+        out = str(tmp_path / "real")
+    args = [sys.executable, "-m", "tracking.data.synthetic", "--out", out, "--sequences", "1", "--frames", "3",
+            "--size", "32x32", *extra]
+    result = subprocess.run(args, capture_output=True, text=True, cwd=REPO_ROOT, timeout=120)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+
+
+def test_ensure_dataset_waits_for_a_concurrent_generation_and_reuses_it(tmp_path):
+    # A second process generates the dataset slowly (holding the lock); a call on the same root made meanwhile
+    # must wait for it and then reuse what it wrote, not regenerate it or delete it half-way.
+    root, started = tmp_path / "cache", tmp_path / "started"
+    spec = SyntheticSpec(num_sequences=2, num_frames=6, width=48, height=32, seed=7)
+    code = ("import pathlib, sys, time\n"
+            "from tracking.data.synthetic import SyntheticSpec, ensure_dataset\n"
+            "def progress(done, total, name):\n"
+            "    pathlib.Path(sys.argv[2]).touch()\n"
+            "    time.sleep(1.0)\n"
+            f"ensure_dataset(sys.argv[1], 'got10k', SyntheticSpec(**{asdict(spec)!r}), progress=progress)\n")
+    child = subprocess.Popen([sys.executable, "-c", code, str(root), str(started)], cwd=REPO_ROOT)
+    try:
+        deadline = time.monotonic() + 120
+        while not started.exists():  # the child has written its first sequence and still holds the lock
+            assert child.poll() is None, "the generating process died"
+            assert time.monotonic() < deadline, "the generating process did not start"
+            time.sleep(0.02)
+        assert not (root / MARKER_NAME).exists()
+        calls = []
+        t0 = time.monotonic()
+        assert ensure_dataset(root, "got10k", spec, progress=lambda *a: calls.append(a)) == str(root)
+        waited = time.monotonic() - t0
+    finally:
+        child_rc = child.wait(timeout=120)
+    assert child_rc == 0
+    assert calls == [], "the waiting call regenerated the dataset instead of reusing it"
+    assert waited > 0.5, f"returned after {waited:.2f} s: it did not wait for the lock holder"
+    marker = json.loads((root / MARKER_NAME).read_text())
+    assert marker["spec"] == asdict(spec) and marker["generator_version"] == synthetic.GENERATOR_VERSION
+    assert not (root / ".synthetic_partial.json").exists()
+    assert read_lines(root / "train" / "list.txt") == ["GOT-10k_Train_000001", "GOT-10k_Train_000002"]
+    assert len(read_lines(root / "train" / "GOT-10k_Train_000002" / "groundtruth.txt")) == 6
