@@ -11,16 +11,14 @@ Workloads (ARCHITECTURE.md section 3/4):
     correlation     KYS cost volume: 1x512x18x18 pairs, kernel 1, patch 19
 
 Each timing is the median of repeated runs after a warm-up run; ratios compare each baseline with ours
-measured in the same run. Absolute times on a shared machine are noise; the ratios are the result.
+measured in the same run. Absolute times on a shared machine are noise; the ratios are the result. The JSON's
+"machine" is the description every benchmark writes (harness/machine.py), plus compiled_kernels.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -28,6 +26,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_REPO = os.path.dirname(_HERE)
+if __name__ == "__main__" and _REPO not in sys.path:
+    sys.path.insert(0, _REPO)  # this checkout's tracking/, not another installed copy
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)  # harness/, also when this file is imported by path
+
+from harness import cli, machine  # noqa: E402
 
 
 @dataclass
@@ -156,22 +163,6 @@ def time_case(case: Case, repeats: int, budget_s: float, seed: int) -> list[dict
     return rows
 
 
-def machine_info() -> dict:
-    model = platform.processor()
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
-    except OSError:
-        pass
-    from tracking.ops import extension_available
-
-    return {
-        "cpu": model, "logical_cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__, "python": platform.python_version(), "platform": platform.platform(),
-        "compiled_kernels": extension_available(),
-    }
-
-
 def print_table(rows: list[dict]) -> None:
     print(f"{'workload':13s} {'implementation':25s} {'pass':17s} {'median ms':>10s} {'x ours':>8s}")
     for r in rows:
@@ -180,7 +171,7 @@ def print_table(rows: list[dict]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="benchmarks/results/kernels.json", help="JSON output path")
     parser.add_argument("--repeats", type=int, default=7, help="timed runs per measurement (after 1 warm-up)")
     parser.add_argument("--budget", type=float, default=6.0,
@@ -189,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workloads", nargs="*", default=None, help="subset of workload names")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    cli.check_out(parser, args.out)
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -205,24 +197,20 @@ def main(argv: list[str] | None = None) -> int:
         with_torchvision = False
 
     cases = [c for c in build_cases(with_torchvision) if args.workloads is None or c.name in args.workloads]
+    report = machine.header("kernels", "kernels.py", argv, compiled_kernels=extension_available())
     started = time.perf_counter()
     rows: list[dict] = []
     for case in cases:
         print(f"{case.name}: {case.description}", file=sys.stderr, flush=True)
         rows += time_case(case, args.repeats, args.budget, args.seed)
-    report = {
-        "benchmark": "kernels",
-        "command": " ".join([os.path.basename(sys.executable)] + sys.argv),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine_info(),
+    machine.finish(report)
+    report.update({
         "torchvision": with_torchvision,
         "workloads": {c.name: c.description for c in cases},
         "results": rows,
         "total_seconds": round(time.perf_counter() - started, 1),
-    }
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(report, f, indent=2)
+    })
+    cli.write_json(args.out, report)
     print_table(rows)
     print(f"machine: {report['machine']['cpu']}, {report['machine']['torch_threads']} torch threads; "
           f"{report['total_seconds']} s; JSON: {args.out}")

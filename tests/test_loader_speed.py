@@ -1,15 +1,18 @@
-"""Smoke test of benchmarks/loader_speed.py: a tiny --quick run writes every section with positive rates."""
+"""Smoke test of benchmarks/loader_speed.py: a tiny --quick run writes every section with positive rates; its
+CLI errors; the harness package (benchmarks/harness) it shares with benchmarks/kernels.py."""
 
 import importlib.util
 import json
 import os
+import subprocess
 import sys
 
 import pytest
 
 pytest.importorskip("cv2")
 
-SCRIPT = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "loader_speed.py")
+BENCHMARKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "benchmarks")
+SCRIPT = os.path.join(BENCHMARKS, "loader_speed.py")
 DALI_SECTIONS = ("dali",)
 
 
@@ -77,3 +80,52 @@ def test_quick_run_reports_every_section(tmp_path, capsys):
 
     table = capsys.readouterr().out
     assert "reference, 2 workers" in table and "pytracking-style, 0 workers" in table
+
+
+@pytest.mark.parametrize("args", [["--sizes", "640x"], ["--sizes", "0x360"], ["--backends", "opencl"],
+                                  ["--workers", "0"], ["--out", "FILE/x.json"], ["--out", "."]])
+def test_cli_errors_are_one_line_and_exit_2(args, tmp_path, capsys):
+    bench = load_benchmark()
+    (tmp_path / "FILE").write_text("")
+    args = [str(tmp_path / a) if a.startswith("FILE") or a == "." else a for a in args]
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main(["--quick", "--quiet", "--out", str(tmp_path / "ok.json")] + args)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert not (tmp_path / "ok.json").exists()  # checking --out leaves nothing behind
+
+
+def test_monitor_skips_processes_that_exited(monkeypatch):
+    bench = load_benchmark()
+    psutil = pytest.importorskip("psutil")
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone = psutil.Process(child.pid)
+    child.wait()
+    monitor = bench.monitor
+    monkeypatch.setattr(monitor, "process_tree", lambda: [psutil.Process(), gone])
+    start = monitor.Clock()
+    stats = monitor.Clock().stats(start, 1)
+    assert stats["cores_used"] >= 0
+    with monitor.MemoryMonitor(interval=0.01, pss_every=2) as mem:
+        sum(range(10**6))
+    assert mem.result()["peak_rss_mib"] > 0
+
+
+def test_harness_import_starts_nothing():
+    code = ("import sys, threading; sys.path.insert(0, sys.argv[1]); "
+            "import harness.machine, harness.cli, harness.monitor, harness.timing, harness.decode, "
+            "harness.baseline, harness.profile, harness.report; "
+            "assert threading.active_count() == 1, threading.enumerate(); "
+            "loaded = {'cv2', 'nvidia.dali', 'torch', 'loaders', 'tracking'} & set(sys.modules); "
+            "assert not loaded, loaded")
+    subprocess.run([sys.executable, "-c", code, BENCHMARKS], check=True)
+
+
+def test_machine_description_is_shared():
+    bench = load_benchmark()
+    info = bench.machine.describe()
+    for key in ("cpu", "logical_cpus", "physical_cpus", "memory_total_gib", "os", "python", "torch",
+                "torch_threads", "opencv", "dali", "loadavg_start"):
+        assert key in info
+    assert info["logical_cpus"] >= 1 and info["memory_total_gib"] > 0

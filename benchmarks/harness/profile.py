@@ -1,0 +1,119 @@
+"""Where the time of one sample goes (ms per stage, one process, one cv2/torch thread as in a loader worker),
+for our OpenCV loader (loaders.reference: record, read, decode, warpAffine, normalise, proposals, labels,
+collate) and for the pytracking-style baseline (harness.baseline).
+
+This is the one module of the harness that imports our loader's internals (in profile_reference).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from .baseline import PytrackingStyleSamples, stack1_collate
+
+
+class StageTimer:
+    """Accumulates the time between consecutive lap() calls under the given stage names (seconds)."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str, float] = {}
+        self.last = time.perf_counter()
+
+    def reset(self) -> None:
+        self.last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.totals[name] = self.totals.get(name, 0.0) + now - self.last
+        self.last = now
+
+
+def profile_reference(sampler, processing, samples: int, batch_size: int) -> dict:
+    """Mean ms per sample of each stage of the reference loader, in this process with one thread."""
+    import cv2
+
+    from loaders.reference import collate_stack1, crop_frame, execute_record, finish_crop
+    from tracking.data import geometry
+    from tracking.data.processing import make_record
+
+    def one(index: int, timer: StageTimer) -> dict:
+        timer.reset()
+        spec = sampler.sample(index, 0)
+        record = make_record(sampler.sequence(spec), spec, processing, 0, 0, sampler.global_index(index))
+        timer.lap("record")
+        # proposals and labels again on the record's boxes, to split them out of make_record's time
+        rng = np.random.default_rng(index)
+        for box in record.test.boxes:
+            geometry.sample_proposals(box, processing.num_proposals, processing.proposal_sigma_factors,
+                                      processing.proposal_min_iou, rng)
+        timer.lap("proposals")
+        for frames in (record.train, record.test):
+            centres = frames.boxes[:, :2] + frames.boxes[:, 2:] / 2
+            np.stack([geometry.gaussian_label(c, processing.output_size, processing.label_feature_size,
+                                              processing.label_kernel_size, processing.label_sigma_factor)
+                      for c in centres]).astype(np.float32)
+        timer.lap("labels")
+        for frames in (record.train, record.test):
+            for path, window in zip(frames.paths, frames.windows):
+                data = np.fromfile(path, dtype=np.uint8)
+                timer.lap("read")
+                image = cv2.imdecode(data, cv2.IMREAD_COLOR)  # BGR, as the reference loader keeps it
+                timer.lap("decode")
+                crop = crop_frame(image, window, record.output_size, record.padding)
+                timer.lap("warpAffine")
+                finish_crop(crop, record.grayscale, frames.brightness)
+                timer.lap("normalise")
+        sample = execute_record(record)  # the real thing, to collate (its time is not counted)
+        timer.reset()
+        return sample
+
+    return _profile(one, samples, batch_size, collate_stack1, subtract={"record": ("proposals", "labels")})
+
+
+def profile_baseline(sampler, processing, samples: int, batch_size: int) -> dict:
+    """Mean ms per sample of each stage of the pytracking-style baseline, in this process with one thread."""
+    dataset = PytrackingStyleSamples(sampler, processing)
+
+    def one(index: int, timer: StageTimer) -> dict:
+        timer.reset()
+        return dataset.sample(index, timer)
+
+    return _profile(one, samples, batch_size, stack1_collate, subtract={})
+
+
+def _profile(one: Callable[[int, StageTimer], dict], samples: int, batch_size: int, collate,
+             subtract: dict[str, tuple[str, ...]]) -> dict:
+    """Time `samples` calls one(i, timer) after one warm-up, plus collating `batch_size` of their outputs;
+    stages in `subtract` have the time of the listed stages (timed again separately) taken out."""
+    import cv2
+    import torch
+
+    cv2_threads, torch_threads = cv2.getNumThreads(), torch.get_num_threads()
+    cv2.setNumThreads(1)  # as in a loader worker: one core per sample
+    torch.set_num_threads(1)
+    try:
+        one(0, StageTimer())  # warm-up
+        timer = StageTimer()
+        outputs = [one(i + 1, timer) for i in range(samples)]
+        group = [outputs[i % len(outputs)] for i in range(batch_size)]
+        collate(group)
+        rounds = 5
+        start = time.perf_counter()
+        for _ in range(rounds):
+            collate(group)
+        timer.totals["collate"] = (time.perf_counter() - start) / (rounds * batch_size) * samples
+    finally:
+        cv2.setNumThreads(cv2_threads)
+        torch.set_num_threads(torch_threads)
+    totals = dict(timer.totals)
+    for stage, parts in subtract.items():  # make_record includes proposals + labels, timed separately too
+        totals[stage] = max(0.0, totals[stage] - sum(totals.get(p, 0.0) for p in parts))
+    stages = {k: round(v / samples * 1e3, 3) for k, v in totals.items()}
+    total = sum(stages.values())
+    return {"samples": samples, "threads": 1, "stages_ms": stages, "total_ms": round(total, 3),
+            "share": {k: round(v / total, 3) for k, v in stages.items()},
+            "cpu_samples_per_s": round(1e3 / total, 1)}
+
