@@ -1,118 +1,71 @@
-"""The common loader API: one config, one builder, one protocol for every backend.
+"""build_loader: one entry point for every backend, sampler and processing.
 
-    loader = build_loader(LoaderConfig(backend="auto", batch_size=10), datasets, ProcessingConfig(),
-                          rank=rank, world_size=world_size)
+    loader = build_loader(LoaderConfig(backend="auto", batch_size=10), datasets, rank=rank, world_size=world_size)
     for epoch in range(start_epoch, epochs):
         loader.set_epoch(epoch)
-        for batch in loader: ...          # pytracking stack_dim=1 layout (loaders.reference docstring)
+        for batch in loader: ...          # layout: loaders.samples
     loader.close()
 
-Every backend executes the same sample records (tracking.data.processing), so batches depend only on
-(seed, epoch, global sample index), never on the backend's threads or workers: runs are reproducible,
-resume at (epoch, iteration) reproduces the remaining batches, and ranks get disjoint samples.
+A tracker brings its own parts through the seams: ``processing`` (any tracking.data.processing.Processing:
+it makes the records and declares the batch fields), ``sampler`` (any tracking.data.sampler.Sampler).
+Every backend executes the same records, so batches depend only on (seed, epoch, global sample index),
+never on the backend's threads or workers: runs are reproducible, state_dict / load_state_dict (or resume)
+reproduce the remaining batches, and ranks get disjoint samples.
+
+The backends are imported here, inside build_loader, and import nothing from this module.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Sequence
 
-from tracking.data.processing import ProcessingConfig
-from tracking.data.sampler import TrackingSampler, atom_sampler, dimp_sampler
+from tracking.data.processing import ATOM_PROCESSING, Processing, ProcessingConfig
+from tracking.data.sampler import Sampler, atom_sampler, dimp_sampler
 
-BACKENDS = ("auto", "dali", "reference")
+from .config import LoaderConfig, Loader
 
-
-@dataclass(frozen=True)
-class LoaderConfig:
-    """How batches are made.
-
-    backend: "reference" (OpenCV in torch DataLoader workers), "dali", or "auto" (DALI when it sees a GPU,
-        else the reference loader, which is the faster one on a CPU).
-    batch_size: samples per batch.
-    workers: reference: DataLoader worker processes (0: in the main process); dali: CPU threads.
-    device: dali only: "gpu", "cpu" or "auto" (GPU when DALI sees a CUDA device).
-    sampler: "dimp" (3+3 frames, causal) or "atom" (1+1, interval); samples_per_epoch, seed: the sampler's.
-    """
-
-    backend: str = "auto"
-    batch_size: int = 10
-    workers: int = 2
-    device: str = "auto"
-    sampler: str = "dimp"
-    samples_per_epoch: int = 26000
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.backend not in BACKENDS:
-            raise ValueError(f"LoaderConfig.backend must be one of {BACKENDS}, got {self.backend!r}")
-        if self.sampler not in ("dimp", "atom"):
-            raise ValueError(f"LoaderConfig.sampler must be 'dimp' or 'atom', got {self.sampler!r}")
-        if self.device not in ("auto", "cpu", "gpu"):
-            raise ValueError(f"LoaderConfig.device must be 'auto', 'cpu' or 'gpu', got {self.device!r}")
-        if self.batch_size <= 0 or self.workers < 0 or self.samples_per_epoch <= 0:
-            raise ValueError("LoaderConfig: batch_size and samples_per_epoch must be > 0, workers >= 0")
+#: The processing each shortcut name stands for.
+PROCESSING_SHORTCUTS = {"dimp": ProcessingConfig(), "atom": ATOM_PROCESSING}
+#: The sampler factory each LoaderConfig.sampler name stands for.
+SAMPLER_FACTORIES = {"dimp": dimp_sampler, "atom": atom_sampler}
 
 
-class Loader(Protocol):
-    """What every backend provides."""
-
-    def __len__(self) -> int: ...  # batches per epoch for this rank
-
-    def __iter__(self) -> Iterator[dict]: ...  # the batches of the current epoch from the resume point
-
-    def set_epoch(self, epoch: int) -> None: ...
-
-    def resume(self, epoch: int, iteration: int) -> None: ...  # next __iter__ starts at that batch
-
-    def close(self) -> None: ...
-
-
-class EpochCursor:
-    """The epoch/resume bookkeeping every backend shares: which epoch, and which batch the next
-    iteration starts at (reset to 0 once an iteration has started)."""
-
-    def __init__(self, sampler: TrackingSampler, processing: ProcessingConfig, cfg: LoaderConfig) -> None:
-        self.sampler, self.processing, self.cfg = sampler, processing, cfg
-        self.epoch, self.start_iteration = 0, 0
-
-    def __len__(self) -> int:
-        return len(self.sampler) // self.cfg.batch_size
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch, self.start_iteration = epoch, 0
-
-    def resume(self, epoch: int, iteration: int) -> None:
-        if not 0 <= iteration <= len(self):
-            raise ValueError(f"resume: iteration {iteration} outside [0, {len(self)}]")
-        self.epoch, self.start_iteration = epoch, iteration
-
-    def _take_start(self) -> int:
-        """The batch the iteration starting now begins at; later iterations start at 0."""
-        start, self.start_iteration = self.start_iteration, 0
-        return start
+def resolve_processing(processing: Processing | str | None) -> Processing:
+    """None -> DiMP's ProcessingConfig(); "dimp" / "atom" -> PROCESSING_SHORTCUTS; a Processing object as is."""
+    if processing is None:
+        return PROCESSING_SHORTCUTS["dimp"]
+    if isinstance(processing, str):
+        if processing not in PROCESSING_SHORTCUTS:
+            raise ValueError(f"processing {processing!r}: the shortcuts are {sorted(PROCESSING_SHORTCUTS)}")
+        return PROCESSING_SHORTCUTS[processing]
+    if not isinstance(processing, Processing):
+        raise TypeError(f"processing must be None, a shortcut name or a Processing object (output_size, padding, "
+                        f"make_record, batch_fields), got {type(processing).__name__}")
+    return processing
 
 
-class ReferenceLoader(EpochCursor):
-    """The OpenCV reference backend behind the Loader protocol."""
-
-    def __iter__(self) -> Iterator[dict]:
-        from .reference import build_reference_loader
-
-        start = self._take_start()
-        yield from build_reference_loader(self.sampler, self.processing, self.cfg.batch_size, seed=self.cfg.seed,
-                                          epoch=self.epoch, num_workers=self.cfg.workers, start_iteration=start)
-
-    def close(self) -> None:
-        """Nothing persists between epochs: workers stop when each epoch's iteration ends."""
-
-
-def make_sampler(cfg: LoaderConfig, datasets: Sequence, weights: Sequence[float] | None, rank: int,
-                 world_size: int) -> TrackingSampler:
-    factory = dimp_sampler if cfg.sampler == "dimp" else atom_sampler
-    return factory(datasets, weights, seed=cfg.seed, rank=rank, world_size=world_size,
-                   samples_per_epoch=cfg.samples_per_epoch)
+def resolve_sampler(cfg: LoaderConfig, sampler: Sampler | None, datasets: Sequence | None,
+                    weights: Sequence[float] | None, rank: int, world_size: int) -> Sampler:
+    """`sampler` as is, or cfg.sampler's factory over `datasets` with cfg's seed and samples_per_epoch."""
+    if sampler is None:
+        if datasets is None:
+            raise ValueError("build_loader: give either datasets (to build cfg.sampler over) or a sampler object")
+        factory = SAMPLER_FACTORIES[cfg.sampler]
+        return factory(datasets, weights, seed=cfg.seed, rank=rank, world_size=world_size,
+                       samples_per_epoch=cfg.samples_per_epoch)
+    if isinstance(sampler, str):
+        raise TypeError(f"build_loader: sampler={sampler!r}: name the sampler in LoaderConfig.sampler; the "
+                        "sampler argument takes a sampler object")
+    if not isinstance(sampler, Sampler):
+        raise TypeError(f"build_loader: sampler must provide the tracking.data.sampler.Sampler protocol, got "
+                        f"{type(sampler).__name__}")
+    if datasets is not None or weights is not None:
+        raise ValueError("build_loader: a sampler object brings its own datasets and weights; do not also give "
+                         "datasets or weights")
+    if (rank, world_size) != (0, 1) and (rank, world_size) != (sampler.rank, sampler.world_size):
+        raise ValueError(f"build_loader: rank={rank}, world_size={world_size} differ from the sampler's "
+                         f"({sampler.rank}, {sampler.world_size}); shard the sampler itself")
+    return sampler
 
 
 def dali_gpu_available() -> bool:
@@ -124,19 +77,29 @@ def dali_gpu_available() -> bool:
     return GetCUDADeviceCount() > 0
 
 
-def build_loader(cfg: LoaderConfig, datasets: Sequence, processing: ProcessingConfig | None = None,
-                 weights: Sequence[float] | None = None, rank: int = 0, world_size: int = 1) -> Loader:
-    """The loader of `cfg.backend` over `datasets` (TrackingDataset objects or (name, sequences) pairs)
-    sharded for `rank` of `world_size` (e.g. from torchrun's RANK / WORLD_SIZE)."""
-    processing = processing or ProcessingConfig()
-    sampler = make_sampler(cfg, datasets, weights, rank, world_size)
+def build_loader(cfg: LoaderConfig, datasets: Sequence | None = None, processing: Processing | str | None = None,
+                 weights: Sequence[float] | None = None, rank: int = 0, world_size: int = 1,
+                 sampler: Sampler | None = None) -> Loader:
+    """The loader of `cfg.backend`.
+
+    datasets: TrackingDataset objects or (name, sequences) pairs, sampled with `weights` by cfg.sampler
+        ("dimp" / "atom"), sharded for `rank` of `world_size` (e.g. torchrun's RANK / WORLD_SIZE).
+    sampler: instead of datasets, a sampler object (tracking.data.sampler.Sampler, already sharded);
+        cfg.sampler and cfg.samples_per_epoch are then unused.
+    processing: None (DiMP's ProcessingConfig()), "dimp" / "atom" (ProcessingConfig() / ATOM_PROCESSING),
+        or any tracking.data.processing.Processing object.
+    """
+    processing = resolve_processing(processing)
+    sampler = resolve_sampler(cfg, sampler, datasets, weights, rank, world_size)
     backend = cfg.backend
     if backend == "auto":
-        # DALI on a GPU; on the CPU the OpenCV reference loader is faster on this project's machines
+        # DALI on a GPU; on the CPU the OpenCV backend is faster on this project's machines
         # (benchmarks/loader_speed.py: DALI's CPU warp/resize and colour ops cost ~4x cv2's).
-        backend = "dali" if dali_gpu_available() else "reference"
+        backend = "dali" if dali_gpu_available() else "opencv"
     if backend == "dali":
         from .dali import DaliLoader
 
         return DaliLoader(sampler, processing, cfg)
-    return ReferenceLoader(sampler, processing, cfg)
+    from .opencv import OpenCVLoader
+
+    return OpenCVLoader(sampler, processing, cfg)

@@ -1,4 +1,4 @@
-"""The DALI backend against the reference loader: same records, (almost) the same pixels, same epoch
+"""The DALI backend against the OpenCV backend: same records, (almost) the same pixels, same epoch
 semantics, bad data, shutdown. CPU-only DALI (device_id=None)."""
 
 import logging
@@ -12,9 +12,12 @@ import torch
 
 pytest.importorskip("nvidia.dali")
 
-from loaders.api import LoaderConfig, ReferenceLoader  # noqa: E402
-from loaders.dali import MODES, DaliLoader, jpeg_size, load_encoded  # noqa: E402
-from loaders.reference import FrameDecodeError  # noqa: E402
+from loaders.config import LoaderConfig  # noqa: E402
+from loaders.dali import DaliLoader  # noqa: E402
+from loaders.dali_host import jpeg_size, load_encoded  # noqa: E402
+from loaders.dali_pipeline import MODES  # noqa: E402
+from loaders.opencv import OpenCVLoader  # noqa: E402
+from loaders.samples import FrameDecodeError  # noqa: E402
 from tracking.data.datasets import Got10k  # noqa: E402
 from tracking.data.processing import IMAGENET_STD, ProcessingConfig  # noqa: E402
 from tracking.data.sampler import dimp_sampler  # noqa: E402
@@ -48,10 +51,10 @@ def image_diff_255(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a - b).abs() * std * 255
 
 
-def assert_same_batches(dali, reference):
-    assert len(dali) == len(reference)
+def assert_same_batches(dali, opencv):
+    assert len(dali) == len(opencv)
     worst_mean, worst_max = 0.0, 0.0
-    for a, b in zip(dali, reference):
+    for a, b in zip(dali, opencv):
         assert list(a.keys()) == list(b.keys())
         for key in a:
             if key.endswith("_images"):
@@ -67,15 +70,15 @@ def assert_same_batches(dali, reference):
 
 
 @pytest.mark.parametrize("padding,mode", [("replicate", None), ("zeros", None), ("replicate", "roi_warp")])
-def test_matches_the_reference(dataset_root, padding, mode):
+def test_matches_the_opencv_backend(dataset_root, padding, mode):
     processing = ProcessingConfig(**{**COLOUR.__dict__, "padding": padding})
     sampler = make_sampler(dataset_root)
     loader = DaliLoader(sampler, processing, cfg(), mode=mode)
     dali = list(loader)
     loader.close()
-    reference = list(ReferenceLoader(sampler, processing, LoaderConfig(backend="reference", batch_size=4, workers=0)))
+    opencv = list(OpenCVLoader(sampler, processing, LoaderConfig(backend="opencv", batch_size=4, workers=0)))
     assert len(dali) == 4 and tuple(dali[0]["train_images"].shape) == (3, 4, 3, 64, 64)
-    assert_same_batches(dali, reference)
+    assert_same_batches(dali, opencv)
 
 
 def test_grayscale_and_brightness_forced_on(dataset_root):
@@ -85,12 +88,12 @@ def test_grayscale_and_brightness_forced_on(dataset_root):
     loader = DaliLoader(sampler, processing, cfg())
     dali = list(loader)
     loader.close()
-    reference = list(ReferenceLoader(sampler, processing, LoaderConfig(backend="reference", batch_size=4, workers=0)))
+    opencv = list(OpenCVLoader(sampler, processing, LoaderConfig(backend="opencv", batch_size=4, workers=0)))
     assert "train_label" not in dali[0] and "test_proposals" not in dali[0]
     images = dali[0]["train_images"] * torch.tensor(IMAGENET_STD).view(1, 1, 3, 1, 1)
     # grey: the three channels equal up to the mean offsets
     assert (images[:, :, 0] - images[:, :, 1]).std() < 1e-3
-    assert_same_batches(dali, reference)
+    assert_same_batches(dali, opencv)
 
 
 @pytest.mark.parametrize("padding", ["replicate", "zeros"])
@@ -100,8 +103,8 @@ def test_gpu_variant_graph_runs_on_the_cpu(dataset_root, padding):
     loader = DaliLoader(sampler, processing, cfg(), mode="warp")  # full decode + warp_affine, as on the GPU
     dali = list(loader)
     loader.close()
-    reference = list(ReferenceLoader(sampler, processing, LoaderConfig(backend="reference", batch_size=4, workers=0)))
-    assert_same_batches(dali, reference)
+    opencv = list(OpenCVLoader(sampler, processing, LoaderConfig(backend="opencv", batch_size=4, workers=0)))
+    assert_same_batches(dali, opencv)
 
 
 def test_device_selection(dataset_root):
@@ -177,18 +180,19 @@ def test_corrupt_and_missing_frames_are_replaced(dataset_root, tmp_path, caplog)
         loader.close()
     replaced = torch.cat([b["replaced"] for b in dali])
     assert replaced.sum() > 0
-    # replacements are logged by the mechanism both backends share (TrainingSamples.render_with_replacement)
-    messages = [r.message for r in caplog.records if r.name == "loaders.reference"]
+    # replacements are logged by the mechanism both backends share (EpochRecords.render_with_replacement)
+    messages = [r.message for r in caplog.records if r.name == "loaders.samples"]
     assert sum("drawing a replacement" in m for m in messages) == replaced.sum().item()
     assert any("00000006.jpg" in m or "00000013.jpg" in m for m in messages)
     assert loader.fallback_batches == 0
-    reference = list(ReferenceLoader(sampler, processing, LoaderConfig(backend="reference", batch_size=4, workers=0)))
-    assert_same_batches(dali, reference)
+    opencv = list(OpenCVLoader(sampler, processing, LoaderConfig(backend="opencv", batch_size=4, workers=0)))
+    assert_same_batches(dali, opencv)
 
 
-def test_dali_decode_failure_falls_back_to_the_reference(dataset_root, tmp_path, caplog):
+def test_dali_decode_failure_falls_back_to_the_opencv_backend(dataset_root, tmp_path, caplog):
     """JPEGs that pass the host checks (SOI, frame header, EOI) but have a broken scan: DALI fails on the
-    batch, which is then computed by the reference path (which replaces the samples); no crash, no hang."""
+    batch, which is then rendered by the OpenCV backend's code (which replaces the samples); no crash, no
+    hang."""
     import shutil
 
     root = tmp_path / "subtle"
@@ -209,8 +213,8 @@ def test_dali_decode_failure_falls_back_to_the_reference(dataset_root, tmp_path,
     assert time.monotonic() - start < 30
     assert loader.fallback_batches > 0
     assert any("failed in DALI" in r.message for r in caplog.records)
-    reference = list(ReferenceLoader(sampler, COLOUR, LoaderConfig(backend="reference", batch_size=4, workers=0)))
-    assert_same_batches(batches, reference)
+    opencv = list(OpenCVLoader(sampler, COLOUR, LoaderConfig(backend="opencv", batch_size=4, workers=0)))
+    assert_same_batches(batches, opencv)
     assert sum(b["replaced"].sum().item() for b in batches) > 0
 
 
@@ -222,18 +226,18 @@ def test_break_early_close_and_no_leftover_threads(dataset_root):
     sampler = make_sampler(dataset_root, samples=24)
     python_threads, native = threading.active_count(), _native_threads()
     loader = DaliLoader(sampler, COLOUR, cfg())
-    reference = list(loader)
+    full = list(loader)
     start = time.monotonic()
     for i, batch in enumerate(loader):  # break with batches in flight
         if i == 1:
             break
     again = list(loader)  # the next iteration drains the abandoned one first
-    assert [b["index"].tolist() for b in again] == [b["index"].tolist() for b in reference]
+    assert [b["index"].tolist() for b in again] == [b["index"].tolist() for b in full]
     with pytest.raises(ZeroDivisionError):  # an exception in the consumer
         for batch in loader:
             1 / 0
     loader.set_epoch(0)
-    assert next(iter(loader))["index"].tolist() == reference[0]["index"].tolist()
+    assert next(iter(loader))["index"].tolist() == full[0]["index"].tolist()
     loader.close()
     assert time.monotonic() - start < 30
     assert threading.active_count() == python_threads  # the loader starts no Python thread
@@ -243,5 +247,5 @@ def test_break_early_close_and_no_leftover_threads(dataset_root):
         time.sleep(0.05)
     assert _native_threads() <= native
     # a closed loader can be iterated again (the pipeline is rebuilt)
-    assert len(list(loader)) == len(reference)
+    assert len(list(loader)) == len(full)
     loader.close()

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tracking.data import geometry
-from tracking.data.processing import ATOM_PROCESSING, ProcessingConfig, make_record
+from tracking.data.processing import ATOM_PROCESSING, BatchField, Processing, ProcessingConfig, make_record
 from tracking.data.sampler import SampleSpec
 from tracking.data.sequence import FramePaths, SequenceInfo
 
@@ -109,3 +109,37 @@ def test_invalid_box_in_a_chosen_frame_is_a_clear_error():
     seq.boxes[5] = [np.nan, 1, 2, 3]
     with pytest.raises(ValueError, match=r"synthetic/seq.*invalid box"):
         make_record(seq, spec(), ProcessingConfig(), 0, 0, 0)
+
+
+def test_processing_config_is_a_processing_object_declaring_its_record_fields():
+    seq = make_sequence()
+    for cfg, names in ((ProcessingConfig(), ["train_anno", "test_anno", "train_label", "test_label",
+                                             "test_proposals", "proposal_iou"]),
+                       (ATOM_PROCESSING, ["train_anno", "test_anno", "test_proposals", "proposal_iou"]),
+                       (ProcessingConfig(label_feature_size=None, num_proposals=0), ["train_anno", "test_anno"])):
+        assert isinstance(cfg, Processing)
+        fields = cfg.batch_fields()
+        assert list(fields) == names
+        train_frames = (3, 5, 9) if cfg is not ATOM_PROCESSING else (4,)
+        test_frames = (12, 15, 20) if cfg is not ATOM_PROCESSING else (8,)
+        record = cfg.make_record(seq, spec(train_frames, test_frames), 7, 2, 11, attempt=1)
+        same = make_record(seq, spec(train_frames, test_frames), cfg, 7, 2, 11, 1)
+        np.testing.assert_array_equal(record.train.windows, same.train.windows)
+        assert list(record.fields) == names
+        for name, field in fields.items():
+            assert field.dtype == "float32" and field.stack_dim == 1
+            frames = record.train if field.frames == "train" else record.test
+            assert record.fields[name].shape[0] == len(frames.paths)
+        np.testing.assert_array_equal(record.fields["test_anno"], record.test.boxes)
+        if "proposal_iou" in names:
+            np.testing.assert_array_equal(record.fields["proposal_iou"], record.test.proposal_iou)
+
+
+def test_batch_field_kinds():
+    assert BatchField("test").per_frame and BatchField("train").stack_dim == 1
+    per_sample = BatchField(None, "int64")
+    assert not per_sample.per_frame and per_sample.stack_dim == 0
+    with pytest.raises(ValueError):
+        BatchField("frames")
+    with pytest.raises(TypeError):
+        BatchField(None, "no such dtype")

@@ -1,4 +1,4 @@
-"""The synthetic generator, the dataset readers and the reference loader together."""
+"""The synthetic generator, the dataset readers and the OpenCV loader backend together."""
 
 import numpy as np
 import pytest
@@ -32,12 +32,15 @@ def test_readers_recover_the_generated_annotations(tmp_path):
         assert np.abs(seq.boxes[~absent] - boxes[~absent]).max() <= 1.0
 
 
-def test_default_dataset_feeds_the_reference_loader(tmp_path):
-    from loaders.reference import build_reference_loader
+def test_default_dataset_feeds_the_opencv_loader(tmp_path):
+    from loaders.config import LoaderConfig
+    from loaders.opencv import OpenCVLoader
 
     dataset = default_dataset(root=str(tmp_path / "cache"), spec=SPEC)
     sampler = dimp_sampler([dataset], samples_per_epoch=4, max_gap=30)
-    batch = next(iter(build_reference_loader(sampler, ProcessingConfig(), batch_size=2, num_workers=2)))
+    loader = OpenCVLoader(sampler, ProcessingConfig(), LoaderConfig(backend="opencv", batch_size=2, workers=2))
+    batch = next(iter(loader))
+    loader.close()
     assert tuple(batch["test_images"].shape) == (3, 2, 3, 288, 288) and torch.isfinite(batch["test_images"]).all()
     assert batch["replaced"].tolist() == [0, 0]
 
@@ -45,7 +48,7 @@ def test_default_dataset_feeds_the_reference_loader(tmp_path):
 def test_visual_check_writes_a_png_grid(tmp_path):
     import cv2
 
-    from tracking.data.visualize import main
+    from loaders.visualize import main
 
     root = ensure_dataset(tmp_path / "got", "got10k", SPEC)
     out = tmp_path / "grid.png"

@@ -8,11 +8,18 @@ normalize) and the boxes/labels/proposals are computed exactly, once, from the s
 Coordinates: source boxes are xywh in continuous frame pixel coordinates (see tracking.data.sequence);
 crop windows are x1y1x2y2 in the same coordinates and map onto the output_size x output_size crop, whose
 own coordinates are continuous with pixel (i, j) covering [j, j+1) x [i, i+1) (tracking.data.geometry).
+
+The seam for new trackers is the :class:`Processing` protocol: an object that makes records and declares
+the non-image batch fields its records carry (:class:`BatchField`). Loader backends render the images of
+a record's frame sets and collate whatever fields the processing declares, so a tracker that needs another
+field (KYS, LWL, a user's own) adds it in its processing object, without touching the loaders.
+:class:`ProcessingConfig` (DiMP, ATOM) is such an object.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -22,6 +29,37 @@ from .sequence import SequenceInfo
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+#: BatchField.frames values: per train frame, per test frame, per sample.
+FIELD_FRAMES = ("train", "test", None)
+
+
+@dataclass(frozen=True)
+class BatchField:
+    """How one non-image field of the records is batched.
+
+    frames: "train" or "test": a per-frame field whose leading dimension is that frame set's number of
+        frames ([n, ...] per sample); the batch is stacked as dimension 1 ([n, B, ...], pytracking's
+        stack_dim=1). None: a per-sample field ([...] per sample), stacked on dimension 0 ([B, ...]).
+    dtype: the batch tensor's dtype as a numpy dtype name ("float32", "int64", "bool", ...); record values
+        are cast to it (numpy's conversion, e.g. float64 -> float32 rounds to nearest).
+    """
+
+    frames: str | None
+    dtype: str = "float32"
+
+    def __post_init__(self) -> None:
+        if self.frames not in FIELD_FRAMES:
+            raise ValueError(f"BatchField.frames must be one of {FIELD_FRAMES}, got {self.frames!r}")
+        np.dtype(self.dtype)  # a TypeError for names numpy does not know
+
+    @property
+    def per_frame(self) -> bool:
+        return self.frames is not None
+
+    @property
+    def stack_dim(self) -> int:
+        """The batch dimension of the collated tensor: 1 for per-frame fields, 0 for per-sample ones."""
+        return 1 if self.per_frame else 0
 
 
 @dataclass(frozen=True)
@@ -50,6 +88,25 @@ class ProcessingConfig:
             raise ValueError(f"ProcessingConfig: padding must be 'replicate' or 'zeros', got {self.padding!r}")
         if self.output_size <= 0 or self.search_area_factor <= 0:
             raise ValueError("ProcessingConfig: output_size and search_area_factor must be > 0")
+
+    def make_record(self, sequence: SequenceInfo, spec: SampleSpec, seed: int, epoch: int, index: int,
+                    attempt: int = 0) -> SampleRecord:
+        """The record of global sample `index` of `epoch` (see the module function :func:`make_record`)."""
+        return make_record(sequence, spec, self, seed, epoch, index, attempt)
+
+    def batch_fields(self) -> dict[str, BatchField]:
+        """The non-image fields of this configuration's records, in batch order:
+
+        train_anno [n_train, 4], test_anno [n_test, 4]: xywh target boxes in crop coordinates (float32);
+        train_label [n_train, L, L], test_label [n_test, L, L]: Gaussian label maps, when label_feature_size;
+        test_proposals [n_test, P, 4] (xywh, crop coordinates), proposal_iou [n_test, P]: when num_proposals.
+        """
+        fields = {"train_anno": BatchField("train"), "test_anno": BatchField("test")}
+        if self.label_feature_size is not None:
+            fields.update(train_label=BatchField("train"), test_label=BatchField("test"))
+        if self.num_proposals > 0:
+            fields.update(test_proposals=BatchField("test"), proposal_iou=BatchField("test"))
+        return fields
 
 
 ATOM_PROCESSING = ProcessingConfig(center_jitter=(0.0, 4.5), scale_jitter=(0.0, 0.5), label_feature_size=None,
@@ -84,7 +141,29 @@ class SampleRecord:
     train: FrameSet
     test: FrameSet
     attempts: int = 1  # sampler attempts (diagnostics)
-    extra: dict = field(default_factory=dict)
+    # the non-image batch fields, numpy arrays keyed as the processing's batch_fields() declares them
+    fields: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Processing(Protocol):
+    """What loader backends need of a processing object (ProcessingConfig is one).
+
+    output_size: side S of the square crops (pixels); padding: "replicate" or "zeros" (outside the frame).
+    make_record: the record of global sample `index` of `epoch` for the frames the sampler chose (`spec`),
+        every random choice drawn from a generator seeded by (seed, epoch, index, attempt); `attempt` > 0
+        for the replacements of a sample whose frames could not be read. Called in the loader's workers.
+        Its frame sets (`train`, `test`) say what to render; `fields` holds the non-image fields.
+    batch_fields: the fields every record carries in `fields`, name -> BatchField, in batch order.
+    """
+
+    output_size: int
+    padding: str
+
+    def make_record(self, sequence: SequenceInfo, spec: SampleSpec, seed: int, epoch: int, index: int,
+                    attempt: int = 0) -> SampleRecord: ...
+
+    def batch_fields(self) -> dict[str, BatchField]: ...
 
 
 def processing_rng(seed: int, epoch: int, index: int, attempt: int = 0) -> np.random.Generator:
@@ -115,7 +194,8 @@ def _frame_set(sequence: SequenceInfo, frame_ids: np.ndarray, cfg: ProcessingCon
 def make_record(sequence: SequenceInfo, spec: SampleSpec, cfg: ProcessingConfig, seed: int, epoch: int,
                 index: int, attempt: int = 0) -> SampleRecord:
     """The record of global sample `index` of `epoch` for the frames chosen by the sampler (`spec`);
-    `attempt` > 0 for replacements of a sample whose frames could not be loaded."""
+    `attempt` > 0 for replacements of a sample whose frames could not be loaded. Its `fields` are those of
+    ``cfg.batch_fields()`` (float64 boxes/proposals/IoUs and float32 labels, cast when collated)."""
     rng = processing_rng(seed, epoch, index, attempt)
     grayscale = bool(rng.random() < cfg.grayscale_prob)
     train = _frame_set(sequence, spec.train_frames, cfg, 0, rng)
@@ -128,6 +208,11 @@ def make_record(sequence: SequenceInfo, spec: SampleSpec, cfg: ProcessingConfig,
                                            rng) for box in test.boxes]
         test.proposals = np.stack([p for p, _ in drawn])
         test.proposal_iou = np.stack([iou for _, iou in drawn])
+    fields = {"train_anno": train.boxes, "test_anno": test.boxes}
+    if train.labels is not None:
+        fields.update(train_label=train.labels, test_label=test.labels)
+    if test.proposals is not None:
+        fields.update(test_proposals=test.proposals, proposal_iou=test.proposal_iou)
     return SampleRecord(index=index, epoch=epoch, dataset=sequence.dataset, sequence=sequence.name,
                         output_size=cfg.output_size, padding=cfg.padding, grayscale=grayscale, train=train,
-                        test=test, attempts=spec.attempts)
+                        test=test, attempts=spec.attempts, fields=fields)

@@ -57,6 +57,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -109,6 +110,33 @@ class SampleSpec:
                 and self.gap_increase == other.gap_increase and self.base_frame == other.base_frame)
 
     __hash__ = None  # type: ignore[assignment]
+
+
+@runtime_checkable
+class Sampler(Protocol):
+    """What the loaders use of a sampler (TrackingSampler is one; a tracker may bring its own).
+
+    A rank's sampler owns local sample indices ``[0, len(sampler))``; ``global_index(i)`` maps them into the
+    epoch's global indices ``[0, samples_per_epoch)`` (disjoint between the ``world_size`` ranks; ``rank`` is
+    this one). ``sample_global(g, epoch)`` must be a pure function of ``(g, epoch)`` and the sampler's own
+    seed, whichever process calls it (the loaders call it in their workers), and ``sequence(spec)`` the
+    SequenceInfo the spec's frames belong to. Every sample has ``num_train_frames`` train frames and
+    ``num_test_frames`` test frames.
+    """
+
+    samples_per_epoch: int
+    num_train_frames: int
+    num_test_frames: int
+    rank: int
+    world_size: int
+
+    def __len__(self) -> int: ...
+
+    def global_index(self, index: int) -> int: ...
+
+    def sample_global(self, global_index: int, epoch: int) -> SampleSpec: ...
+
+    def sequence(self, spec: SampleSpec) -> SequenceInfo: ...
 
 
 def _as_dataset(item, position: int) -> tuple[str, Sequence[SequenceInfo]]:
