@@ -2,7 +2,7 @@
 
     python benchmarks/loader_speed.py --out benchmarks/results/loader_speed.json
     python benchmarks/loader_speed.py --quick                      # 640x360 only, few batches, 1 repeat (< 60 s)
-    python benchmarks/loader_speed.py --sizes 1280x720 --backends reference dali --workers 2 --repeats 5
+    python benchmarks/loader_speed.py --sizes 1280x720 --backends opencv dali --workers 2 --repeats 5
 
 Data: the synthetic GOT-10k-layout dataset (JPEG quality 90) at each frame size, generated once into
 <data-root>/bench-got10k-WxH (default data root ~/.cache/tracking; a non-default --sequences/--frames adds a
@@ -19,12 +19,16 @@ Sections (per frame size):
               per-frame torch float conversion/brightness/normalisation, a Python perturbation loop per IoU
               proposal, torch Gaussian labels, stack along dim 1) in a torch DataLoader with 0 and --workers
               workers.
-  reference   loaders.reference through build_loader(backend="reference") with 0 and --workers workers.
+  opencv      the OpenCV backend (loaders.opencv) through build_loader(backend="opencv") with 0 and --workers
+              workers.
   dali        build_loader(backend="dali", device="cpu") with 1 and --workers CPU threads, when loaders.dali
               imports (else every row is "skipped" with the reason).
-  end_to_end  the fastest of reference/dali (at --workers): a consumer doing nothing and consumers sleeping
+  startup     epoch start-up of the OpenCV loader at --workers: first-batch latency and epoch time of
+              --startup-epochs short epochs (--startup-batches batches each) with persistent workers (the
+              default) and with workers started anew every epoch (harness/startup.py).
+  end_to_end  the fastest of opencv/dali (at --workers): a consumer doing nothing and consumers sleeping
               --consumer-ms per batch. With overlap, samples/s stays ~ min(loader rate, consumer rate).
-  profile     one process, one cv2/torch thread: where the time of one sample goes, in ms, for the reference
+  profile     one process, one cv2/torch thread: where the time of one sample goes, in ms, for the OpenCV
               loader (record, read, decode, warpAffine, normalise, proposals, labels, collate) and the
               pytracking-style baseline (harness/profile.py).
 
@@ -67,15 +71,16 @@ if _HERE not in sys.path:
 from harness import cli, machine, monitor  # noqa: E402
 from harness.baseline import build_baseline_loader  # noqa: E402
 from harness.decode import cv2_decode_pass, dali_decode_pass  # noqa: E402
-from harness.profile import profile_baseline, profile_reference  # noqa: E402
+from harness.profile import profile_baseline, profile_opencv  # noqa: E402
+from harness.startup import epoch_startup  # noqa: E402
 from harness.report import print_table  # noqa: E402
 from harness.timing import Config, run_round_robin, summarise, time_loader  # noqa: E402
 
 FRAMES_PER_SAMPLE = 6  # DiMP: 3 train + 3 test
 DEFAULT_SEQUENCES, DEFAULT_FRAMES = 12, 100
-QUICK = {"sizes": ["640x360"], "batches": 8, "repeats": 1, "profile_samples": 5}
-FULL = {"sizes": ["640x360", "1280x720"], "batches": 20, "repeats": 3, "profile_samples": 20}
-LOADER_BACKENDS = ("baseline", "reference", "dali")
+QUICK = {"startup_epochs": 2, "sizes": ["640x360"], "batches": 8, "repeats": 1, "profile_samples": 5}
+FULL = {"startup_epochs": 5, "sizes": ["640x360", "1280x720"], "batches": 20, "repeats": 3, "profile_samples": 20}
+LOADER_BACKENDS = ("baseline", "opencv", "dali")
 
 
 # --------------------------------------------------------------------------------------------- sections
@@ -138,7 +143,7 @@ def prepare_size(size: str, args, log) -> SizeData:
 
 
 def our_loader(backend: str, sd: SizeData, processing, batch_size: int, workers: int):
-    """A function building our loader `backend` ("reference", or "dali" on the CPU with `workers` threads)
+    """A function building our loader `backend` ("opencv", or "dali" on the CPU with `workers` threads)
     over the size's dataset, seed 0, one epoch = the sampler's samples. The only use of loaders.api here."""
     from loaders.api import LoaderConfig, build_loader
 
@@ -167,9 +172,9 @@ def loader_configs(sd: SizeData, args, processing) -> list[Config]:
                               {"backend": "pytracking_style", "workers": workers, "parallelism": max(1, workers)},
                               run, "not selected (--backends)"))
     for workers in (0, N):
-        run = None if "reference" not in args.backends else timed(our_loader("reference", sd, processing, B, workers))
-        configs.append(Config("reference", f"reference, {workers} workers",
-                              {"backend": "reference", "workers": workers, "parallelism": max(1, workers)},
+        run = None if "opencv" not in args.backends else timed(our_loader("opencv", sd, processing, B, workers))
+        configs.append(Config("opencv", f"opencv, {workers} workers",
+                              {"backend": "opencv", "workers": workers, "parallelism": max(1, workers)},
                               run, "not selected (--backends)"))
     dali_reason = "not selected (--backends)" if "dali" not in args.backends else dali_loader_import_error()
     for threads in sorted({1, N}):
@@ -215,10 +220,10 @@ def add_ratios(decode_rows: list[dict], loader_rows: list[dict], workers: int) -
 
 def end_to_end_configs(sd: SizeData, args, processing, loader_rows: list[dict]) -> tuple[list[Config], dict]:
     N = args.workers
-    candidates = [r for r in loader_rows if r["status"] == "ok" and r["backend"] in ("reference", "dali")
+    candidates = [r for r in loader_rows if r["status"] == "ok" and r["backend"] in ("opencv", "dali")
                   and r["parallelism"] == N]
     if not candidates:
-        reason = "no reference or dali loader measured at --workers"
+        reason = "no opencv or dali loader measured at --workers"
         return [Config("end_to_end", "none", {"consumer": "none"}, None, reason)], {"backend": None}
     best = max(candidates, key=lambda r: r["samples_per_s"])
     make = our_loader(best["backend"], sd, processing, args.batch_size, N)
@@ -254,6 +259,35 @@ def finish_end_to_end(rows: list[dict], batch_size: int) -> None:
 # --------------------------------------------------------------------------------------------- CLI
 
 
+def startup_rows(sd: SizeData, args, processing, log) -> dict:
+    """The startup section: the OpenCV loader at --workers, persistent workers vs new workers every epoch."""
+    from loaders.config import LoaderConfig
+    from loaders.opencv import OpenCVLoader
+    from tracking.data.sampler import dimp_sampler
+
+    B, N = args.batch_size, args.workers
+    sampler = dimp_sampler([sd.dataset], samples_per_epoch=B * args.startup_batches, seed=0)
+    cfg = LoaderConfig(backend="opencv", batch_size=B, workers=N, seed=0)
+    rows = []
+    for persistent in (False, True):
+        row = {"name": f"opencv, {N} workers, {'persistent' if persistent else 'new every epoch'}",
+               "persistent_workers": persistent, "workers": N, "batches_per_epoch": args.startup_batches}
+        try:
+            row.update(epoch_startup(lambda p=persistent: OpenCVLoader(sampler, processing, cfg, persistent_workers=p),
+                                     args.startup_epochs))
+        except Exception as exc:  # noqa: BLE001 - report, do not sink the benchmark
+            row.update(status="error", reason=f"{type(exc).__name__}: {exc}")
+        log(f"  startup/{row['name']}: {row.get('first_batch_ms')} ms to the first batch")
+        rows.append(row)
+    fresh, kept = rows
+    saved = None
+    if fresh["status"] == kept["status"] == "ok":
+        saved = {"first_batch_ms": round(fresh["first_batch_ms"] - kept["first_batch_ms"], 1),
+                 "epoch_s": round(fresh["epoch_s"] - kept["epoch_s"], 3),
+                 "first_batch_ratio": round(fresh["first_batch_ms"] / kept["first_batch_ms"], 2)}
+    return {"rows": rows, "saved_per_epoch": saved}
+
+
 def parse_size(size: str) -> tuple[int, int]:
     """"WxH" -> (W, H); ValueError unless both are positive integers."""
     width, height = (int(v) for v in size.lower().split("x"))
@@ -281,6 +315,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="end-to-end consumers sleeping this long per batch (besides the do-nothing one)")
     parser.add_argument("--profile-samples", type=int, default=None,
                         help="samples for the per-stage profile (default 20; quick 5; 0 disables)")
+    parser.add_argument("--startup-epochs", type=int, default=None,
+                        help="epochs timed by the startup section after a first one (default 5; quick 2; 0 skips it)")
+    parser.add_argument("--startup-batches", type=int, default=4, help="batches per epoch of the startup section")
     parser.add_argument("--data-root", default=os.path.join(os.path.expanduser("~"), ".cache", "tracking"),
                         help="directory holding one bench-got10k-WxH dataset per size")
     parser.add_argument("--sequences", type=int, default=DEFAULT_SEQUENCES, help="synthetic sequences per size")
@@ -336,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
         run_round_robin(loaders, args.repeats, log)
         rows = [summarise(c, FRAMES_PER_SAMPLE) for c in loaders]
         add_ratios(entry["decode"], rows, args.workers)
-        for section in ("baseline", "reference", "dali"):
+        for section in ("baseline", "opencv", "dali"):
             entry[section] = [r for r, c in zip(rows, loaders) if c.section == section]
         e2e, info = end_to_end_configs(sd, args, processing, rows)
         log(f"[{size}] end to end ({info['backend']})")
@@ -344,15 +381,18 @@ def main(argv: list[str] | None = None) -> int:
         e2e_rows = [summarise(c, FRAMES_PER_SAMPLE) for c in e2e]
         finish_end_to_end(e2e_rows, args.batch_size)
         entry["end_to_end"] = {**info, "rows": e2e_rows}
+        if args.startup_epochs > 0 and "opencv" in args.backends:
+            log(f"[{size}] epoch start-up")
+            entry["startup"] = startup_rows(sd, args, processing, log)
         entry["profile"] = {}
         if args.profile_samples > 0:
             log(f"[{size}] profile")
-            entry["profile"]["reference"] = profile_reference(sd.sampler, processing, args.profile_samples,
+            entry["profile"]["opencv"] = profile_opencv(sd.sampler, processing, args.profile_samples,
                                                               args.batch_size)
             entry["profile"]["pytracking_style"] = profile_baseline(sd.sampler, processing, args.profile_samples,
                                                                     args.batch_size)
         else:
-            entry["profile"]["reference"] = {"status": "skipped", "reason": "--profile-samples 0"}
+            entry["profile"]["opencv"] = {"status": "skipped", "reason": "--profile-samples 0"}
         report["sizes"].append(entry)
     machine.finish(report)
     report["elapsed_s"] = round(time.perf_counter() - started, 1)

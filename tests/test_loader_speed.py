@@ -54,7 +54,7 @@ def test_quick_run_reports_every_section(tmp_path, capsys):
     for (decoder, _), row in decode.items():
         check_row(row, may_skip=decoder == "dali")
 
-    for section, workers_key, counts in (("baseline", "workers", {0, 2}), ("reference", "workers", {0, 2}),
+    for section, workers_key, counts in (("baseline", "workers", {0, 2}), ("opencv", "workers", {0, 2}),
                                          ("dali", "threads", {1, 2})):
         rows = entry[section]
         assert {r[workers_key] for r in rows} == counts, section
@@ -65,21 +65,29 @@ def test_quick_run_reports_every_section(tmp_path, capsys):
     assert all(r["ratio_to_baseline"] == 1.0 for r in entry["baseline"])
 
     e2e = entry["end_to_end"]
-    assert e2e["backend"] in ("reference", "dali")
+    assert e2e["backend"] in ("opencv", "dali")
     consumers = {r["consumer"]: r for r in e2e["rows"]}
     assert set(consumers) == {"none", "sleep"}
     for row in e2e["rows"]:
         check_row(row, may_skip=False)
     assert consumers["sleep"]["consumer_ms"] == 5 and consumers["sleep"]["expected_samples_per_s"] > 0
 
-    for name in ("reference", "pytracking_style"):
+    for name in ("opencv", "pytracking_style"):
         profile = entry["profile"][name]
         assert profile["total_ms"] > 0 and profile["stages_ms"]["decode"] > 0 and profile["stages_ms"]["collate"] > 0
     assert {"record", "read", "decode", "warpAffine", "normalise", "proposals", "labels", "collate"} <= set(
-        entry["profile"]["reference"]["stages_ms"])
+        entry["profile"]["opencv"]["stages_ms"])
+
+    startup = {r["persistent_workers"]: r for r in entry["startup"]["rows"]}
+    assert set(startup) == {False, True}
+    for row in startup.values():
+        assert row["status"] == "ok" and row["first_batch_ms"] > 0 and row["epoch_s"] > 0
+        assert len(row["runs_first_batch_ms"]) == 2
+    assert entry["startup"]["saved_per_epoch"]["first_batch_ratio"] > 0
 
     table = capsys.readouterr().out
-    assert "reference, 2 workers" in table and "pytracking-style, 0 workers" in table
+    assert "opencv, 2 workers" in table and "pytracking-style, 0 workers" in table
+    assert "persistent workers save" in table
 
 
 @pytest.mark.parametrize("args", [["--sizes", "640x"], ["--sizes", "0x360"], ["--backends", "opencl"],

@@ -1,8 +1,8 @@
 """Where the time of one sample goes (ms per stage, one process, one cv2/torch thread as in a loader worker),
-for our OpenCV loader (loaders.reference: record, read, decode, warpAffine, normalise, proposals, labels,
+for our OpenCV loader (loaders.opencv_render: record, read, decode, warpAffine, normalise, proposals, labels,
 collate) and for the pytracking-style baseline (harness.baseline).
 
-This is the one module of the harness that imports our loader's internals (in profile_reference).
+This is the one module of the harness that imports our loader's internals (in profile_opencv).
 """
 
 from __future__ import annotations
@@ -31,11 +31,12 @@ class StageTimer:
         self.last = now
 
 
-def profile_reference(sampler, processing, samples: int, batch_size: int) -> dict:
-    """Mean ms per sample of each stage of the reference loader, in this process with one thread."""
+def profile_opencv(sampler, processing, samples: int, batch_size: int) -> dict:
+    """Mean ms per sample of each stage of the OpenCV loader, in this process with one thread."""
     import cv2
 
-    from loaders.reference import collate_stack1, crop_frame, execute_record, finish_crop
+    from loaders.opencv_render import crop_frame, finish_crop, render_record
+    from loaders.samples import collate_records
     from tracking.data import geometry
     from tracking.data.processing import make_record
 
@@ -60,17 +61,20 @@ def profile_reference(sampler, processing, samples: int, batch_size: int) -> dic
             for path, window in zip(frames.paths, frames.windows):
                 data = np.fromfile(path, dtype=np.uint8)
                 timer.lap("read")
-                image = cv2.imdecode(data, cv2.IMREAD_COLOR)  # BGR, as the reference loader keeps it
+                image = cv2.imdecode(data, cv2.IMREAD_COLOR)  # BGR, as the OpenCV loader keeps it
                 timer.lap("decode")
                 crop = crop_frame(image, window, record.output_size, record.padding)
                 timer.lap("warpAffine")
                 finish_crop(crop, record.grayscale, frames.brightness)
                 timer.lap("normalise")
-        sample = execute_record(record)  # the real thing, to collate (its time is not counted)
+        render_record(record, fields)  # the real thing (its time is not counted)
         timer.reset()
-        return sample
+        return record
 
-    return _profile(one, samples, batch_size, collate_stack1, subtract={"record": ("proposals", "labels")})
+    # the loader renders the images in place and collates only the records' declared fields
+    fields = processing.batch_fields()
+    return _profile(one, samples, batch_size, lambda records: collate_records(records, fields, [0] * len(records)),
+                    subtract={"record": ("proposals", "labels")})
 
 
 def profile_baseline(sampler, processing, samples: int, batch_size: int) -> dict:

@@ -3,7 +3,7 @@ per-stage profiles, for each frame size of a report (the JSON the script writes)
 
 from __future__ import annotations
 
-SECTIONS = ("decode", "baseline", "reference", "dali", "end_to_end")
+SECTIONS = ("decode", "baseline", "opencv", "dali", "end_to_end")
 
 
 def _fmt(value, spec: str) -> str:
@@ -39,6 +39,14 @@ def print_table(report: dict) -> None:
                       f"{pair('ratio_to_decode') if 'ratio_to_decode' in r else '':>12s} "
                       f"{pair('ratio_to_baseline') if 'ratio_to_baseline' in r else '':>12s} "
                       f"{_fmt(r.get('peak_pss_mib') or r.get('peak_rss_mib'), '5.0f'):>5s}{extra}")
+        for r in entry.get("startup", {}).get("rows", []):
+            status = (f"{r['first_batch_ms']:.0f} ms to the first batch, {r['epoch_s']:.2f} s per epoch"
+                      if r["status"] == "ok" else f"{r['status']}: {r['reason']}")
+            print(f"{entry['size']:8s} startup    {r['name'][:42]:42s} {status}")
+        saved = entry.get("startup", {}).get("saved_per_epoch")
+        if saved:
+            print(f"{entry['size']:8s} startup    persistent workers save {saved['first_batch_ms']:.0f} ms of start-up "
+                  f"and {saved['epoch_s']:.2f} s per epoch ({saved['first_batch_ratio']:.2f}x faster first batch)")
         for name, prof in entry["profile"].items():
             if prof.get("status") == "skipped":
                 continue

@@ -106,9 +106,11 @@ def time_loader(make: Callable[[], object], batch_size: int, warmup: int, batche
 
 
 def close_iterator(iterator) -> None:
-    """Stop a loader iterator's workers now (generator close, or a DataLoader iterator's shutdown)."""
+    """Stop a loader iterator's workers now (generator close, or a multi-process DataLoader iterator's
+    shutdown through the loaders' one wrapper of that private call)."""
     if hasattr(iterator, "close"):
         iterator.close()
-    shutdown = getattr(iterator, "_shutdown_workers", None)
-    if shutdown is not None:
-        shutdown()
+    if type(iterator).__name__ == "_MultiProcessingDataLoaderIter":
+        from loaders.private_api import shutdown_dataloader_workers
+
+        shutdown_dataloader_workers(iterator)

@@ -75,8 +75,9 @@ longer than the ground truth is truncated (LaSOT's monkey-17 rule), a shorter on
 
 ``"got10k"`` -- GOT-10k toolkit style: frame 1 (the initialisation) is not evaluated; frames with the target
 absent (``valid`` False, or invalid GT) are removed; IoU is computed as the toolkit's ``rect_iou`` does
-(continuous boxes; equal to calcRectInt's up to rounding); a NaN or empty prediction has IoU 0 and an infinite centre error (a failure, never carried forward);
-any length mismatch is a :class:`ResultLengthError` (the toolkit asserts equal shapes).  Overall
+(continuous boxes; equal to calcRectInt's up to rounding); a NaN or empty prediction has IoU 0 and an
+infinite centre error (a failure, never carried forward); any length mismatch is a :class:`ResultLengthError`
+(the toolkit asserts equal shapes).  Overall
 AO / SR / curves are over all frames of all sequences pooled (frame-weighted), as the GOT-10k toolkit does.
 (Clipping boxes to the image, the toolkit's ``bound``, is not done: it needs the image sizes.)
 """
