@@ -13,6 +13,6 @@ DALI nor OpenCV.
 
 from .api import build_loader
 from .config import BACKENDS, Loader, LoaderConfig
-from .samples import FrameDecodeError
+from tracking.data.frames import FrameDecodeError
 
 __all__ = ["BACKENDS", "FrameDecodeError", "Loader", "LoaderConfig", "build_loader"]

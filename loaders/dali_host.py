@@ -22,9 +22,10 @@ import numpy as np
 import torch
 
 from tracking.data import geometry
+from tracking.data.frames import FrameDecodeError
 from tracking.data.processing import BatchField, SampleRecord
 
-from .samples import EpochRecords, FrameDecodeError, collate_records
+from .samples import EpochRecords, collate_records
 
 _SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 

@@ -11,34 +11,20 @@ then replaced deterministically (loaders.samples.EpochRecords.render_with_replac
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
 
 from tracking.data import geometry
+from tracking.data.frames import decode_frame
 from tracking.data.processing import IMAGENET_MEAN, IMAGENET_STD, BatchField, FrameSet, SampleRecord
 
 from .private_api import shared_empty
-from .samples import EpochRecords, FrameDecodeError, collate_records, sample_tensors
+from .samples import EpochRecords, collate_records, sample_tensors
 
 _MEAN = np.asarray(IMAGENET_MEAN, dtype=np.float32)
 _STD = np.asarray(IMAGENET_STD, dtype=np.float32)
-
-
-def decode_frame(path: str) -> np.ndarray:
-    """HxWx3 uint8 image of `path` in OpenCV's BGR order (finish_crop reorders to RGB);
-    FrameDecodeError when missing or corrupt."""
-    import cv2
-
-    if not os.path.isfile(path):
-        raise FrameDecodeError(path, "file not found")
-    data = np.fromfile(path, dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if image is None:
-        raise FrameDecodeError(path, "not a decodable image (corrupt or truncated?)")
-    return image
 
 
 def crop_frame(image: np.ndarray, window: np.ndarray, output_size: int, padding: str) -> np.ndarray:

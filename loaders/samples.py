@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import torch
 
+from tracking.data.frames import FrameDecodeError
 from tracking.data.processing import BatchField, Processing, SampleRecord
 from tracking.data.sampler import Sampler
 
@@ -37,14 +38,6 @@ REPLACEMENT_STRIDE = 7919
 
 #: allocate(shape, dtype=...) -> an uninitialised tensor (torch.empty, or one in shared memory in a worker).
 Allocator = Callable[[tuple[int, ...], torch.dtype], torch.Tensor]
-
-
-class FrameDecodeError(RuntimeError):
-    """A frame file is missing or is not a decodable image."""
-
-    def __init__(self, path: str, reason: str) -> None:
-        super().__init__(f"cannot decode frame {path}: {reason}")
-        self.path = path
 
 
 class EpochRecords:

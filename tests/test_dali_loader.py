@@ -17,7 +17,7 @@ from loaders.dali import DaliLoader  # noqa: E402
 from loaders.dali_host import jpeg_size, load_encoded  # noqa: E402
 from loaders.dali_pipeline import MODES  # noqa: E402
 from loaders.opencv import OpenCVLoader  # noqa: E402
-from loaders.samples import FrameDecodeError  # noqa: E402
+from tracking.data.frames import FrameDecodeError  # noqa: E402
 from tracking.data.datasets import Got10k  # noqa: E402
 from tracking.data.processing import IMAGENET_STD, ProcessingConfig  # noqa: E402
 from tracking.data.sampler import dimp_sampler  # noqa: E402

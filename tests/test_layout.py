@@ -149,3 +149,17 @@ def test_every_module_imports_alone():
     out = subprocess.run([sys.executable, "-c", code, *light], cwd=REPO, capture_output=True, text=True,
                          timeout=600).stdout.strip()
     assert out == "", out
+
+
+def test_loader_backends_do_not_import_the_api():
+    # loaders.api builds the backends (lazily); a backend importing it back would be a cycle in waiting.
+    tools = {"loaders.api", "loaders.visualize"}
+    offenders = [m for m in GRAPH if m.startswith("loaders.") and m not in tools and "loaders.api" in GRAPH[m]]
+    assert offenders == []
+
+
+def test_importing_the_loaders_loads_neither_dali_nor_opencv():
+    code = ("import sys, loaders, loaders.api, loaders.opencv, loaders.dali, loaders.visualize; "
+            "print(','.join(m for m in ('cv2', 'nvidia.dali') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    assert out.stdout.strip() == ""

@@ -13,8 +13,9 @@ from conftest import SHARED_SEQUENCES
 
 from loaders.config import LoaderConfig
 from loaders.opencv import OpenCVLoader
-from loaders.opencv_render import decode_frame, render_sample
-from loaders.samples import EpochRecords, FrameDecodeError
+from loaders.opencv_render import render_sample
+from loaders.samples import EpochRecords
+from tracking.data.frames import FrameDecodeError, decode_frame
 from tracking.data.processing import IMAGENET_MEAN, IMAGENET_STD, BatchField, ProcessingConfig
 from tracking.data.sampler import atom_sampler, dimp_sampler
 from tracking.data.sequence import FramePaths, SequenceInfo

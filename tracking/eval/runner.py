@@ -42,18 +42,14 @@ import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 
 from tracking.data.annotations import AnnotationError, read_boxes, write_boxes, write_times
+from tracking.data.frames import decode_frame
 from tracking.data.sequence import SequenceInfo, valid_boxes
 from tracking.eval.benchmarks import BENCHMARK_NAMES, load_benchmark
 
 log = logging.getLogger(__name__)
-
-
-class FrameDecodeError(RuntimeError):
-    """A frame image that cannot be read or decoded (names the file)."""
 
 
 @dataclass
@@ -108,16 +104,6 @@ def result_paths(out_dir: str | os.PathLike, name: str) -> tuple[str, str]:
     return os.path.join(out_dir, f"{name}.txt"), os.path.join(out_dir, f"{name}_time.txt")
 
 
-def read_frame(path: str) -> np.ndarray:
-    """HxWx3 RGB uint8 image; FrameDecodeError naming the file if it is missing or does not decode."""
-    if not os.path.isfile(path):
-        raise FrameDecodeError(f"frame not found: {path}")
-    image = cv2.imread(path, cv2.IMREAD_COLOR)  # grayscale files are expanded to 3 channels
-    if image is None:
-        raise FrameDecodeError(f"cannot decode frame: {path}")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
 def _as_box(value, name: str, index: int) -> np.ndarray:
     box = np.asarray(value, dtype=np.float64).reshape(-1)
     if box.shape != (4,):
@@ -140,7 +126,7 @@ def run_sequence(tracker_factory, seq: SequenceInfo, out_dir: str | os.PathLike,
         boxes = np.empty((n, 4), dtype=np.float64)
         times = np.empty(n, dtype=np.float64)
         for i, path in enumerate(seq.frames):
-            frame = read_frame(path)
+            frame = decode_frame(path, rgb=True)
             if i == 0:
                 t0 = time.perf_counter()
                 tracker.initialize(frame, init_box.copy())
