@@ -242,3 +242,41 @@ def test_non_finite_boxes_give_zeros(padding: str) -> None:
     torch.testing.assert_close(out[4], reference_crop_and_resize(images, boxes[4:], 3, 5, padding)[0])
     out.sum().backward()
     assert torch.isfinite(images.grad).all()
+
+
+BAD_INDICES = [(99.0, "batch indices"), (2.0, "batch indices"), (-1.0, "batch indices"), (math.inf, "batch indices"),
+               (0.5, "whole batch indices"), (math.nan, "whole batch indices")]
+
+
+@requires_extension
+@pytest.mark.parametrize("value, match", BAD_INDICES)
+def test_raw_cpu_ops_reject_bad_batch_indices_forward_and_backward(value, match) -> None:
+    # The CPU kernels validate each index where they read it (no separate pass): forward and backward.
+    boxes = torch.tensor([[0.0, 1, 1, 4, 4], [value, 0, 0, 7, 6]])
+    with pytest.raises(RuntimeError, match=match):
+        torch.ops.tracking.crop_and_resize(IMAGES, boxes, 4, 4, "zeros")
+    with pytest.raises(RuntimeError, match=match):
+        torch.ops.tracking._crop_and_resize_backward(torch.rand(2, 3, 4, 4), boxes, 2, 3, 6, 7, "border")
+
+
+@requires_extension
+def test_raw_cpu_ops_reject_bad_batch_indices_in_parallel_and_empty_calls() -> None:
+    # Enough boxes that the per-box loop runs on several threads (at::parallel_for rethrows the error), the
+    # bad index last; and calls with nothing to compute (no channels, empty batch), which still validate.
+    boxes = torch.tensor([[1.0, 0, 0, 4, 4]]).repeat(20000, 1)
+    boxes[-1, 0] = 2.0
+    with pytest.raises(RuntimeError, match="batch indices.*row 19999"):
+        torch.ops.tracking.crop_and_resize(IMAGES, boxes, 2, 2, "zeros")
+    with pytest.raises(RuntimeError, match="batch indices.*row 19999"):
+        torch.ops.tracking._crop_and_resize_backward(torch.rand(20000, 3, 2, 2), boxes, 2, 3, 6, 7, "zeros")
+    bad = torch.tensor([[5.0, 0, 0, 4, 4]])
+    with pytest.raises(RuntimeError, match="batch indices"):
+        torch.ops.tracking.crop_and_resize(torch.rand(2, 0, 6, 7), bad, 4, 4, "zeros")
+    with pytest.raises(RuntimeError, match="batch indices"):
+        torch.ops.tracking._crop_and_resize_backward(torch.rand(1, 0, 4, 4), bad, 2, 0, 6, 7, "zeros")
+    with pytest.raises(RuntimeError, match="batch indices"):
+        torch.ops.tracking.crop_and_resize(torch.rand(0, 3, 6, 7), torch.zeros(1, 5), 4, 4, "zeros")
+    with pytest.raises(RuntimeError, match="batch indices"):
+        torch.ops.tracking._crop_and_resize_backward(torch.rand(1, 3, 4, 4), torch.zeros(1, 5), 0, 3, 6, 7, "zeros")
+    with pytest.raises(ValueError, match="batch indices"):
+        crop_and_resize(torch.rand(0, 3, 6, 7), torch.zeros(1, 5), 4)

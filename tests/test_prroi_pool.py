@@ -270,3 +270,61 @@ def test_raw_op_rejects_bad_input_without_crashing():
         op(features, torch.tensor([[0.0, 0, 0, 4, 4]]), 0, 2, 1.0)
     with pytest.raises(RuntimeError, match="same dtype"):
         op(features, torch.tensor([[0.0, 0, 0, 4, 4]], dtype=torch.float64), 2, 2, 1.0)
+
+
+BAD_INDICES = [(7.0, "batch indices"), (2.0, "batch indices"), (-1.0, "batch indices"), (math.inf, "batch indices"),
+               (0.5, "whole batch indices"), (math.nan, "whole batch indices")]
+
+
+@requires_extension
+@pytest.mark.parametrize("value, match", BAD_INDICES)
+def test_raw_cpu_ops_reject_bad_batch_indices_forward_and_backward(value, match):
+    # The CPU kernels validate each index where they read it (no separate pass): forward and backward.
+    features, rois = torch.randn(2, 3, 8, 8), torch.tensor([[0.0, 1, 1, 5, 5], [value, 0, 0, 4, 4]])
+    grad = out = torch.ones(2, 3, 2, 2)
+    with pytest.raises(RuntimeError, match=match):
+        torch.ops.tracking.prroi_pool2d(features, rois, 2, 2, 1.0)
+    for need_features, need_rois in [(True, True), (True, False), (False, True), (False, False)]:
+        with pytest.raises(RuntimeError, match=match):
+            torch.ops.tracking._prroi_pool2d_backward(grad, features, rois, out, 2, 2, 1.0, need_features, need_rois)
+
+
+@requires_extension
+def test_raw_cpu_ops_reject_bad_batch_indices_in_parallel_and_empty_calls():
+    # Enough rois that the per-roi loop runs on several threads (at::parallel_for rethrows the error), the bad
+    # index last; and calls with nothing to compute (no channels, empty batch), which still validate.
+    features = torch.randn(2, 3, 8, 8)
+    rois = torch.tensor([[1.0, 0, 0, 4, 4]]).repeat(200, 1)
+    rois[-1, 0] = 2.0
+    with pytest.raises(RuntimeError, match="batch indices.*row 199"):
+        torch.ops.tracking.prroi_pool2d(features, rois, 2, 2, 1.0)
+    grad = torch.ones(200, 3, 2, 2)
+    with pytest.raises(RuntimeError, match="batch indices.*row 199"):
+        torch.ops.tracking._prroi_pool2d_backward(grad, features, rois, grad, 2, 2, 1.0, True, True)
+    bad = torch.tensor([[5.0, 0, 0, 4, 4]])
+    with pytest.raises(RuntimeError, match="batch indices"):
+        torch.ops.tracking.prroi_pool2d(torch.randn(2, 0, 8, 8), bad, 2, 2, 1.0)
+    with pytest.raises(RuntimeError, match="batch indices"):
+        torch.ops.tracking.prroi_pool2d(torch.randn(0, 3, 8, 8), torch.zeros(1, 5), 2, 2, 1.0)
+    with pytest.raises(ValueError, match="batch indices"):
+        prroi_pool2d(torch.randn(0, 3, 8, 8), torch.zeros(1, 5), 2, 2, 1.0)
+
+
+@requires_extension
+def test_cuda_kernel_code_clamps_unchecked_batch_indices():
+    # The CUDA kernels do not validate batch indices (no host sync); their per-element code, run here on the
+    # CPU, clamps them into [0, N): negative/NaN -> 0, too large -> N - 1, fractional -> truncated.
+    g = torch.Generator().manual_seed(3)
+    features = torch.randn(2, 3, 8, 8, generator=g, dtype=torch.float64)
+    boxes = torch.tensor([[1, 1, 6, 5], [0, 2, 4, 7], [2, 2, 7, 7], [1, 0, 5, 3], [3, 3, 6, 6]], dtype=torch.float64)
+    bad = torch.tensor([7.0, -1.0, math.nan, 1.5, 1e30], dtype=torch.float64)
+    clamped = torch.tensor([1.0, 0.0, 0.0, 1.0, 1.0], dtype=torch.float64)
+    rois, valid = torch.cat([bad[:, None], boxes], 1), torch.cat([clamped[:, None], boxes], 1)
+    out = torch.ops.tracking._prroi_pool2d_gpu_path(features, rois, 2, 3, 1.0)
+    expected = prroi_pool2d(features, valid, 2, 3, 1.0)
+    torch.testing.assert_close(out, expected, atol=1e-12, rtol=1e-12)
+    grad = torch.randn(out.shape, generator=g, dtype=torch.float64)
+    got = torch.ops.tracking._prroi_pool2d_gpu_path_backward(grad, features, rois, out, 2, 3, 1.0)
+    want = torch.ops.tracking._prroi_pool2d_backward(grad, features, valid, expected, 2, 3, 1.0, True, True)
+    torch.testing.assert_close(got[0], want[0], atol=1e-12, rtol=1e-12)
+    torch.testing.assert_close(got[1][:, 1:], want[1][:, 1:], atol=1e-10, rtol=1e-10)

@@ -44,10 +44,28 @@ struct BoxTables {
   BoxTables(int64_t boxes, int64_t out_h, int64_t out_w) : x(boxes, out_w), y(boxes, out_h), batch(boxes) {}
 };
 
-// boxes: contiguous [K,5]; image planes of height x width; images batch size `batch`.
+// Batch index of box k (column 0 of boxes[k]), validated: a RuntimeError unless it is a whole number in
+// [0, batch). The CPU kernels call this where they read the index (build_tables), so a direct call of the raw
+// op with bad indices raises without a separate validation pass (kernels/batch_index.h).
+template <typename scalar_t>
+int64_t box_batch_index(const scalar_t* boxes, int64_t k, int64_t batch, const char* op) {
+  return checked_batch_index(op, "boxes", static_cast<double>(boxes[k * 5]), batch, k);
+}
+
+// For calls with nothing to compute (no channels, empty images): the same validation as build_tables.
+inline void validate_batch_indices(const at::Tensor& boxes_c, int64_t batch, const char* op) {
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::ScalarType::Half, at::ScalarType::BFloat16, boxes_c.scalar_type(),
+                                  "crop_and_resize_validate", [&] {
+    const scalar_t* b = boxes_c.const_data_ptr<scalar_t>();
+    for (int64_t k = 0; k < boxes_c.size(0); ++k) box_batch_index(b, k, batch, op);
+  });
+}
+
+// boxes: contiguous [K,5]; image planes of height x width; images batch size `batch`. Rejects bad batch
+// indices (RuntimeError, from the worker threads through at::parallel_for).
 template <typename scalar_t, typename acc_t>
 BoxTables<acc_t> build_tables(const scalar_t* boxes, int64_t num_boxes, int64_t batch, int64_t height,
-                              int64_t width, int64_t out_h, int64_t out_w, Padding padding) {
+                              int64_t width, int64_t out_h, int64_t out_w, Padding padding, const char* op) {
   BoxTables<acc_t> tables(num_boxes, out_h, out_w);
   // Cheap (K * (out_h + out_w) taps): parallel only for many boxes, to skip a thread wake-up otherwise.
   const int64_t grain = std::max<int64_t>(1, 65536 / (out_h + out_w));
@@ -55,7 +73,7 @@ BoxTables<acc_t> build_tables(const scalar_t* boxes, int64_t num_boxes, int64_t 
     for (int64_t k = begin; k < end; ++k) {
       const scalar_t* b = boxes + k * 5;
       const acc_t x1 = b[1], y1 = b[2], x2 = b[3], y2 = b[4];
-      tables.batch[k] = batch_index(static_cast<acc_t>(b[0]), batch);
+      tables.batch[k] = box_batch_index(boxes, k, batch, op);
       for (int64_t q = 0; q < out_w; ++q) {
         tables.x.set(k * out_w + q, axis_taps(q, x1, x2, out_w, width, padding));
       }
@@ -128,7 +146,8 @@ void forward_kernel(const at::Tensor& images, const at::Tensor& boxes, at::Tenso
   const int64_t N = images.size(0), C = images.size(1), H = images.size(2), W = images.size(3);
   const int64_t K = output.size(0), out_h = output.size(2), out_w = output.size(3);
   const auto tables =
-      build_tables<scalar_t, acc_t>(boxes.const_data_ptr<scalar_t>(), K, N, H, W, out_h, out_w, padding);
+      build_tables<scalar_t, acc_t>(boxes.const_data_ptr<scalar_t>(), K, N, H, W, out_h, out_w, padding,
+                                    "crop_and_resize");
   const scalar_t* src = images.const_data_ptr<scalar_t>();
   scalar_t* dst = output.mutable_data_ptr<scalar_t>();
   const int64_t rows = K * C * out_h;
@@ -180,7 +199,8 @@ void backward_kernel(const at::Tensor& grad_output, const at::Tensor& boxes, at:
                 W = grad_images.size(3);
   const int64_t K = grad_output.size(0), out_h = grad_output.size(2), out_w = grad_output.size(3);
   const auto tables =
-      build_tables<scalar_t, acc_t>(boxes.const_data_ptr<scalar_t>(), K, N, H, W, out_h, out_w, padding);
+      build_tables<scalar_t, acc_t>(boxes.const_data_ptr<scalar_t>(), K, N, H, W, out_h, out_w, padding,
+                                    "_crop_and_resize_backward");
   const BoxBuckets buckets = bucket_boxes(tables.batch, N);
   const scalar_t* grad = grad_output.const_data_ptr<scalar_t>();
   scalar_t* dst = grad_images.mutable_data_ptr<scalar_t>();
@@ -214,6 +234,8 @@ void backward_kernel(const at::Tensor& grad_output, const at::Tensor& boxes, at:
   });
 }
 
+// Batch indices: validated by build_tables / validate_batch_indices (RuntimeError on a bad one), not by
+// check_forward_args / check_backward_args (which check shapes, dtypes, devices and sizes only).
 at::Tensor crop_and_resize_cpu(const at::Tensor& images, const at::Tensor& boxes, int64_t out_height,
                                int64_t out_width, c10::string_view padding) {
   check_forward_args(images, boxes, out_height, out_width);
@@ -221,7 +243,10 @@ at::Tensor crop_and_resize_cpu(const at::Tensor& images, const at::Tensor& boxes
   const at::Tensor images_c = images.contiguous();
   const at::Tensor boxes_c = boxes.contiguous();
   at::Tensor output = at::empty({boxes.size(0), images.size(1), out_height, out_width}, images.options());
-  if (output.numel() == 0) return output;
+  if (output.numel() == 0) {  // nothing to compute (no boxes or no channels); indices still validated
+    validate_batch_indices(boxes_c, images.size(0), "crop_and_resize");
+    return output;
+  }
   AT_DISPATCH_FLOATING_TYPES(images.scalar_type(), "crop_and_resize_cpu",
                              [&] { forward_kernel<scalar_t>(images_c, boxes_c, output, mode); });
   return output;
@@ -235,7 +260,10 @@ at::Tensor crop_and_resize_backward_cpu(const at::Tensor& grad_output, const at:
   const at::Tensor grad_c = grad_output.contiguous();
   const at::Tensor boxes_c = boxes.contiguous();
   at::Tensor grad_images = at::zeros({batch, channels, height, width}, grad_output.options());
-  if (grad_images.numel() == 0 || grad_c.numel() == 0) return grad_images;
+  if (grad_images.numel() == 0 || grad_c.numel() == 0) {  // nothing to compute; indices still validated
+    validate_batch_indices(boxes_c, batch, "_crop_and_resize_backward");
+    return grad_images;
+  }
   AT_DISPATCH_FLOATING_TYPES(grad_output.scalar_type(), "crop_and_resize_backward_cpu",
                              [&] { backward_kernel<scalar_t>(grad_c, boxes_c, grad_images, mode); });
   return grad_images;

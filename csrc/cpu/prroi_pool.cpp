@@ -78,10 +78,29 @@ struct RoiTables {
   AxisTable<T> hy1, hy2, hx1, hx2;  // hat weights at the bin edges (roi gradients only)
 };
 
+// Roi k's image, validated: a RuntimeError unless rois[k, 0] is a whole number in [0, N). Called where the
+// kernels read the index (make_tables), so direct calls of the raw CPU ops with bad indices raise without a
+// separate validation pass (kernels/batch_index.h).
 template <typename T>
-RoiTables<T> make_tables(const T* roi, double scale, int64_t ph, int64_t pw, int64_t H, int64_t W, bool edges) {
+int64_t roi_image(const T* rois, int64_t k, int64_t N) {
+  return checked_batch_index("prroi_pool2d", "rois", static_cast<double>(rois[5 * k]), N, k);
+}
+
+// For calls with nothing to compute (no channels, no gradient wanted): the same validation as make_tables.
+inline void validate_batch_indices(const at::Tensor& rois, int64_t N) {
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::ScalarType::Half, at::ScalarType::BFloat16, rois.scalar_type(),
+                                  "prroi_pool2d_validate", [&] {
+    const scalar_t* r = rois.const_data_ptr<scalar_t>();
+    for (int64_t k = 0; k < rois.size(0); ++k) roi_image(r, k, N);
+  });
+}
+
+template <typename T>
+RoiTables<T> make_tables(const T* rois, int64_t k, int64_t N, double scale, int64_t ph, int64_t pw, int64_t H,
+                         int64_t W, bool edges) {
   RoiTables<T> t;
-  t.image = static_cast<int64_t>(roi[0]);
+  const T* roi = rois + 5 * k;
+  t.image = roi_image(rois, k, N);
   t.X1 = roi[1] * T(scale);
   t.Y1 = roi[2] * T(scale);
   t.X2 = roi[3] * T(scale);
@@ -111,14 +130,16 @@ RoiTables<T> make_tables(const T* roi, double scale, int64_t ph, int64_t pw, int
   return t;
 }
 
+// Tables of every roi; rejects bad batch indices (RuntimeError, from the worker threads through
+// at::parallel_for).
 template <typename T>
-std::vector<RoiTables<T>> make_all_tables(const at::Tensor& rois, double scale, int64_t ph, int64_t pw, int64_t H,
-                                          int64_t W, bool edges) {
+std::vector<RoiTables<T>> make_all_tables(const at::Tensor& rois, int64_t N, double scale, int64_t ph, int64_t pw,
+                                          int64_t H, int64_t W, bool edges) {
   const int64_t K = rois.size(0);
   std::vector<RoiTables<T>> tables(K);
   const T* r = rois.data_ptr<T>();
   at::parallel_for(0, K, 16, [&](int64_t begin, int64_t end) {
-    for (int64_t k = begin; k < end; ++k) tables[k] = make_tables(r + 5 * k, scale, ph, pw, H, W, edges);
+    for (int64_t k = begin; k < end; ++k) tables[k] = make_tables(r, k, N, scale, ph, pw, H, W, edges);
   });
   return tables;
 }
@@ -231,6 +252,8 @@ void with_window(const RoiTables<T>& t, const Fn& fn) {
   }
 }
 
+// Batch indices: validated by make_all_tables / validate_batch_indices (RuntimeError on a bad one), not by
+// check_args (shapes, dtypes, devices and sizes only).
 at::Tensor forward_cpu(const at::Tensor& features_in, const at::Tensor& rois_in, int64_t ph, int64_t pw,
                        double scale) {
   check_args(features_in, rois_in, ph, pw, scale);
@@ -239,9 +262,12 @@ at::Tensor forward_cpu(const at::Tensor& features_in, const at::Tensor& rois_in,
   const int64_t N = features.size(0), C = features.size(1), H = features.size(2), W = features.size(3);
   const int64_t K = rois.size(0);
   at::Tensor output = at::empty({K, C, ph, pw}, features.options());
-  if (K == 0 || C == 0) return output;
+  if (K == 0 || C == 0) {  // nothing to compute; batch indices still validated
+    validate_batch_indices(rois, N);
+    return output;
+  }
   AT_DISPATCH_FLOATING_TYPES(features.scalar_type(), "prroi_pool2d_forward_cpu", [&] {
-    const auto tables = make_all_tables<scalar_t>(rois, scale, ph, pw, H, W, /*edges=*/false);
+    const auto tables = make_all_tables<scalar_t>(rois, N, scale, ph, pw, H, W, /*edges=*/false);
     const auto rois_of_image = group_by_image(tables, N);
     const scalar_t* f = features.data_ptr<scalar_t>();
     scalar_t* out = output.data_ptr<scalar_t>();
@@ -379,9 +405,12 @@ std::tuple<at::Tensor, at::Tensor> backward_cpu(const at::Tensor& grad_in, const
   // grad_features is written plane by plane by features_grad (first touch in the worker threads).
   at::Tensor grad_features = need_features_grad && K > 0 && C > 0 ? at::empty_like(features) : at::zeros_like(features);
   at::Tensor grad_rois = at::zeros_like(rois);
-  if (K == 0 || C == 0 || (!need_features_grad && !need_rois_grad)) return {grad_features, grad_rois};
+  if (K == 0 || C == 0 || (!need_features_grad && !need_rois_grad)) {  // nothing to compute; indices validated
+    validate_batch_indices(rois, N);
+    return {grad_features, grad_rois};
+  }
   AT_DISPATCH_FLOATING_TYPES(features.scalar_type(), "prroi_pool2d_backward_cpu", [&] {
-    const auto tables = make_all_tables<scalar_t>(rois, scale, ph, pw, H, W, need_rois_grad);
+    const auto tables = make_all_tables<scalar_t>(rois, N, scale, ph, pw, H, W, need_rois_grad);
     if (need_features_grad)
       features_grad<scalar_t>(tables, grad.data_ptr<scalar_t>(), N, C, H, W, ph, pw,
                               grad_features.data_ptr<scalar_t>());
@@ -393,6 +422,8 @@ std::tuple<at::Tensor, at::Tensor> backward_cpu(const at::Tensor& grad_in, const
 }
 
 // ---- The CUDA kernels' per-element code, run serially on the CPU (tests only) ----
+// Like the CUDA kernels, these do not validate batch indices: they clamp them (RoiView), so the tests can
+// check on the CPU what the GPU does with an unchecked out-of-range index.
 
 at::Tensor gpu_path_forward(const at::Tensor& features_in, const at::Tensor& rois_in, int64_t ph, int64_t pw,
                             double scale) {
@@ -400,7 +431,7 @@ at::Tensor gpu_path_forward(const at::Tensor& features_in, const at::Tensor& roi
   const at::Tensor features = features_in.contiguous(), rois = rois_in.contiguous();
   at::Tensor output = at::empty({rois.size(0), features.size(1), ph, pw}, features.options());
   AT_DISPATCH_FLOATING_TYPES(features.scalar_type(), "prroi_pool2d_gpu_path", [&] {
-    const Sizes s{features.size(1), features.size(2), features.size(3), ph, pw};
+    const Sizes s{features.size(0), features.size(1), features.size(2), features.size(3), ph, pw};
     for (int64_t idx = 0; idx < output.numel(); ++idx)
       forward_element<scalar_t, scalar_t>(idx, features.data_ptr<scalar_t>(), rois.data_ptr<scalar_t>(),
                                           output.data_ptr<scalar_t>(), s, scalar_t(scale));
@@ -417,7 +448,7 @@ std::tuple<at::Tensor, at::Tensor> gpu_path_backward(const at::Tensor& grad_in, 
   const at::Tensor grad = grad_in.contiguous(), output = output_in.contiguous();
   at::Tensor grad_features = at::zeros_like(features), grad_rois = at::zeros_like(rois);
   AT_DISPATCH_FLOATING_TYPES(features.scalar_type(), "prroi_pool2d_gpu_path_backward", [&] {
-    const Sizes s{features.size(1), features.size(2), features.size(3), ph, pw};
+    const Sizes s{features.size(0), features.size(1), features.size(2), features.size(3), ph, pw};
     const auto add = [](scalar_t* dst, scalar_t v) { *dst += v; };
     for (int64_t idx = 0; idx < grad.numel(); ++idx)
       features_grad_element<scalar_t, scalar_t>(idx, grad.data_ptr<scalar_t>(), rois.data_ptr<scalar_t>(),

@@ -41,7 +41,8 @@ __device__ inline int64_t element_taps(const scalar_t* boxes, const Geometry& g,
   const int64_t c = (i / (g.out_w * g.out_h)) % g.C;
   const int64_t k = i / (g.out_w * g.out_h * g.C);
   const scalar_t* b = boxes + k * 5;
-  const int64_t n = batch_index(static_cast<acc_t>(b[0]), g.N);
+  // Batch indices are not validated on CUDA (no host sync); clamping keeps the access in bounds.
+  const int64_t n = clamp_batch_index(static_cast<acc_t>(b[0]), g.N);
   *tx = axis_taps(q, static_cast<acc_t>(b[1]), static_cast<acc_t>(b[3]), g.out_w, g.W, padding);
   *ty = axis_taps(r, static_cast<acc_t>(b[2]), static_cast<acc_t>(b[4]), g.out_h, g.H, padding);
   return (n * g.C + c) * g.H * g.W;
@@ -87,7 +88,7 @@ __global__ void backward_kernel(const scalar_t* __restrict__ grad_output, const 
 
 at::Tensor crop_and_resize_cuda(const at::Tensor& images, const at::Tensor& boxes, int64_t out_height,
                                 int64_t out_width, c10::string_view padding) {
-  check_forward_args(images, boxes, out_height, out_width);  // batch-index range checked on the host
+  check_forward_args(images, boxes, out_height, out_width);  // no value checks: indices are clamped
   const Padding mode = parse_padding(std::string_view(padding.data(), padding.size()));
   const c10::cuda::CUDAGuard guard(images.device());
   const at::Tensor images_c = images.contiguous();

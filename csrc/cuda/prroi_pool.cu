@@ -62,7 +62,8 @@ at::Tensor forward_cuda(const at::Tensor& features_in, const at::Tensor& rois_in
   c10::cuda::CUDAGuard guard(features_in.device());
   const at::Tensor features = features_in.contiguous();
   const at::Tensor rois = rois_in.contiguous();
-  const int64_t C = features.size(1), H = features.size(2), W = features.size(3), K = rois.size(0);
+  const int64_t N = features.size(0), C = features.size(1), H = features.size(2), W = features.size(3),
+                K = rois.size(0);
   at::Tensor output = at::zeros({K, C, ph, pw}, features.options());
   const int64_t total = output.numel();
   if (total == 0) return output;
@@ -70,8 +71,8 @@ at::Tensor forward_cuda(const at::Tensor& features_in, const at::Tensor& rois_in
                                   "prroi_pool2d_forward_cuda", [&] {
     using acc_t = at::opmath_type<scalar_t>;
     forward_kernel<scalar_t, acc_t><<<blocks_for(total), kThreads, 0, c10::cuda::getCurrentCUDAStream()>>>(
-        total, features.data_ptr<scalar_t>(), rois.data_ptr<scalar_t>(), output.data_ptr<scalar_t>(), Sizes{C, H, W, ph, pw},
-        static_cast<acc_t>(scale));
+        total, features.data_ptr<scalar_t>(), rois.data_ptr<scalar_t>(), output.data_ptr<scalar_t>(),
+        Sizes{N, C, H, W, ph, pw}, static_cast<acc_t>(scale));
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
   return output;
@@ -85,7 +86,8 @@ std::tuple<at::Tensor, at::Tensor> backward_cuda(const at::Tensor& grad_in, cons
   c10::cuda::CUDAGuard guard(features_in.device());
   const at::Tensor features = features_in.contiguous();
   const at::Tensor rois = rois_in.contiguous();
-  const int64_t C = features.size(1), H = features.size(2), W = features.size(3), K = rois.size(0);
+  const int64_t N = features.size(0), C = features.size(1), H = features.size(2), W = features.size(3),
+                K = rois.size(0);
   check_backward_args(grad_in, output_in, features, rois, ph, pw);
   const at::Tensor grad = grad_in.contiguous();
   const at::Tensor output = output_in.contiguous();
@@ -100,14 +102,15 @@ std::tuple<at::Tensor, at::Tensor> backward_cuda(const at::Tensor& grad_in, cons
       const int64_t total = grad.numel();
       features_grad_kernel<scalar_t, acc_t><<<blocks_for(total), kThreads, 0, stream>>>(
           total, grad.data_ptr<scalar_t>(), rois.data_ptr<scalar_t>(), grad_features.data_ptr<scalar_t>(),
-          Sizes{C, H, W, ph, pw}, static_cast<acc_t>(scale));
+          Sizes{N, C, H, W, ph, pw}, static_cast<acc_t>(scale));
       C10_CUDA_KERNEL_LAUNCH_CHECK();
     }
     if (need_rois_grad) {
       const int64_t total = K * ph * pw;
       rois_grad_kernel<scalar_t, acc_t><<<blocks_for(total), kThreads, 0, stream>>>(
           total, grad.data_ptr<scalar_t>(), features.data_ptr<scalar_t>(), rois.data_ptr<scalar_t>(),
-          output.data_ptr<scalar_t>(), grad_rois.data_ptr<scalar_t>(), Sizes{C, H, W, ph, pw}, static_cast<acc_t>(scale));
+          output.data_ptr<scalar_t>(), grad_rois.data_ptr<scalar_t>(), Sizes{N, C, H, W, ph, pw},
+          static_cast<acc_t>(scale));
       C10_CUDA_KERNEL_LAUNCH_CHECK();
     }
   });

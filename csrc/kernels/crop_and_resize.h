@@ -1,5 +1,6 @@
 // crop_and_resize: kernel math shared by the CPU (csrc/cpu/crop_and_resize.cpp) and CUDA
-// (csrc/cuda/crop_and_resize.cu) kernels, plus the host-side argument checks of both.
+// (csrc/cuda/crop_and_resize.cu) kernels, plus the host-side argument checks of both (shapes, dtypes,
+// devices, sizes: no tensor values, so no host sync; batch indices: see kernels/batch_index.h).
 //
 // Conventions. images [N,C,H,W]; boxes [K,5] = (batch_index, x1, y1, x2, y2) in continuous pixel
 // coordinates, pixel (i, j) covering [j, j+1) x [i, i+1) (centre (j+0.5, i+0.5)); output [K,C,oh,ow].
@@ -22,8 +23,9 @@
 #include <string_view>
 
 #include <ATen/core/Tensor.h>
-#include <ATen/ops/floor.h>
 #include <c10/util/Exception.h>
+
+#include "kernels/batch_index.h"
 
 namespace tracking {
 namespace crop_and_resize {
@@ -106,15 +108,6 @@ C10_HOST_DEVICE inline acc_t bilinear_sample(const scalar_t* plane, int64_t widt
   return bilinear_rows(plane + ty.i0 * width, plane + ty.i1 * width, ty.w0, ty.w1, tx.i0, tx.i1, tx.w0, tx.w1);
 }
 
-// Batch index stored in boxes[:, 0] as an in-range int (clamped in floating point first; the host
-// checks have already rejected out-of-range and fractional values, this only guards memory access).
-template <typename acc_t>
-C10_HOST_DEVICE inline int64_t batch_index(acc_t value, int64_t batch) {
-  const acc_t hi = static_cast<acc_t>(batch - 1);
-  if (!(value >= acc_t(0))) return 0;  // also catches NaN
-  return static_cast<int64_t>(value > hi ? hi : value);
-}
-
 // ---- Host-side argument checks (shared by the CPU and CUDA registrations) ----
 
 inline Padding parse_padding(std::string_view padding) {
@@ -125,21 +118,15 @@ inline Padding parse_padding(std::string_view padding) {
   return Padding::Zeros;  // unreachable
 }
 
-inline void check_boxes(const at::Tensor& boxes, const at::Tensor& like, int64_t batch) {
+inline void check_boxes(const at::Tensor& boxes, const at::Tensor& like) {
   TORCH_CHECK(boxes.dim() == 2 && boxes.size(1) == 5, "crop_and_resize: boxes must have shape [K,5], got ",
               boxes.sizes());
   TORCH_CHECK(boxes.scalar_type() == like.scalar_type(), "crop_and_resize: boxes dtype ", boxes.scalar_type(),
               " differs from ", like.scalar_type());
   TORCH_CHECK(boxes.device() == like.device(), "crop_and_resize: boxes are on ", boxes.device(), " but the ",
               "other tensor is on ", like.device());
-  if (boxes.size(0) == 0) return;
-  const at::Tensor idx = boxes.select(1, 0);
-  TORCH_CHECK(idx.eq(at::floor(idx)).all().item<bool>(),
-              "crop_and_resize: boxes[:, 0] must hold whole batch indices");
-  const double lo = idx.min().item<double>();
-  const double hi = idx.max().item<double>();
-  TORCH_CHECK(lo >= 0 && hi < static_cast<double>(batch), "crop_and_resize: boxes[:, 0] holds batch indices in [",
-              lo, ", ", hi, "] but the batch has ", batch, " image(s)");
+  // No value checks here (they would cost host syncs on CUDA): batch indices are validated by the Python
+  // face, by the CPU kernels while they read them, and clamped by the CUDA kernels (kernels/batch_index.h).
 }
 
 inline void check_forward_args(const at::Tensor& images, const at::Tensor& boxes, int64_t out_height,
@@ -149,7 +136,10 @@ inline void check_forward_args(const at::Tensor& images, const at::Tensor& boxes
               images.scalar_type());
   TORCH_CHECK(out_height > 0 && out_width > 0, "crop_and_resize: output size must be positive, got (",
               out_height, ", ", out_width, ")");
-  check_boxes(boxes, images, images.size(0));
+  check_boxes(boxes, images);
+  // With no image, no batch index is valid (and clamping could not make one): a size check, no values read.
+  TORCH_CHECK(boxes.size(0) == 0 || images.size(0) > 0, "crop_and_resize: boxes[:, 0] must hold batch indices in ",
+              "[0, N) but the images have N = 0 (", boxes.size(0), " box(es) given)");
   TORCH_CHECK(boxes.size(0) == 0 || (images.size(2) > 0 && images.size(3) > 0),
               "crop_and_resize: cannot crop from images of zero height or width, got ", images.sizes());
 }
@@ -164,7 +154,9 @@ inline void check_backward_args(const at::Tensor& grad_output, const at::Tensor&
                   grad_output.size(1) == channels && grad_output.size(2) > 0 && grad_output.size(3) > 0,
               "_crop_and_resize_backward: grad_output must have shape [K, channels, out_h, out_w] with K = ",
               "boxes.size(0), got ", grad_output.sizes());
-  check_boxes(boxes, grad_output, batch);
+  check_boxes(boxes, grad_output);
+  TORCH_CHECK(boxes.size(0) == 0 || batch > 0, "_crop_and_resize_backward: boxes[:, 0] must hold batch indices in ",
+              "[0, batch) but batch = 0 (", boxes.size(0), " box(es) given)");
   TORCH_CHECK(boxes.size(0) == 0 || (height > 0 && width > 0),
               "_crop_and_resize_backward: image height and width must be > 0");
 }

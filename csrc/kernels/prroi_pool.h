@@ -17,6 +17,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/batch_index.h"
+
 namespace tracking {
 namespace prroi {
 
@@ -220,18 +222,21 @@ C10_HOST_DEVICE inline void accumulate_roi_grad(const EdgeGrads<Acc>& d, int64_t
 // serially, by the CPU test op `_prroi_pool2d_gpu_path` (csrc/cpu/prroi_pool.cpp), so the CPU tests run
 // exactly the code the GPU runs; only the adder differs (atomics on the GPU, += on the CPU).
 // Layouts: features [N,C,H,W], rois [K,5], out and grad [K,C,ph,pw], all contiguous.
+// Batch indices are not validated here (no host sync on CUDA, kernels/batch_index.h): RoiView clamps them
+// into [0, N), so an out-of-range, fractional or NaN index pools some valid image and never reads or writes
+// out of bounds.
 
 struct Sizes {
-  int64_t C, H, W, ph, pw;
+  int64_t N, C, H, W, ph, pw;
 };
 
 template <typename scalar_t, typename acc_t>
-struct RoiView {  // the scaled corners of roi k and its image
+struct RoiView {  // the scaled corners of roi k and its image (clamped into [0, batch))
   int64_t image;
   acc_t X1, Y1, X2, Y2;
-  C10_HOST_DEVICE RoiView(const scalar_t* rois, int64_t k, acc_t scale) {
+  C10_HOST_DEVICE RoiView(const scalar_t* rois, int64_t k, acc_t scale, int64_t batch) {
     const scalar_t* r = rois + 5 * k;
-    image = static_cast<int64_t>(static_cast<acc_t>(r[0]));
+    image = clamp_batch_index(static_cast<acc_t>(r[0]), batch);
     X1 = static_cast<acc_t>(r[1]) * scale;
     Y1 = static_cast<acc_t>(r[2]) * scale;
     X2 = static_cast<acc_t>(r[3]) * scale;
@@ -246,7 +251,7 @@ C10_HOST_DEVICE inline void forward_element(int64_t idx, const scalar_t* feature
                                             const Sizes& s, acc_t scale) {
   const int64_t q = idx % s.pw, p = (idx / s.pw) % s.ph, c = (idx / (s.pw * s.ph)) % s.C;
   const int64_t k = idx / (s.pw * s.ph * s.C);
-  const RoiView<scalar_t, acc_t> r(rois, k, scale);
+  const RoiView<scalar_t, acc_t> r(rois, k, scale, s.N);
   if (!r.finite()) {
     out[idx] = static_cast<scalar_t>(NAN);
     return;
@@ -263,7 +268,7 @@ C10_HOST_DEVICE inline void features_grad_element(int64_t idx, const scalar_t* g
   if (g == acc_t(0)) return;
   const int64_t q = idx % s.pw, p = (idx / s.pw) % s.ph, c = (idx / (s.pw * s.ph)) % s.C;
   const int64_t k = idx / (s.pw * s.ph * s.C);
-  const RoiView<scalar_t, acc_t> r(rois, k, scale);
+  const RoiView<scalar_t, acc_t> r(rois, k, scale, s.N);
   if (!r.finite()) return;
   const Bin<acc_t> b = roi_bin(r.X1, r.Y1, r.X2, r.Y2, p, q, s.ph, s.pw);
   if (!(b.area > acc_t(0))) return;
@@ -278,7 +283,7 @@ C10_HOST_DEVICE inline void rois_grad_element(int64_t idx, const scalar_t* grad,
                                               const scalar_t* rois, const scalar_t* out, scalar_t* grad_rois,
                                               const Sizes& s, acc_t scale, const Add& add) {
   const int64_t q = idx % s.pw, p = (idx / s.pw) % s.ph, k = idx / (s.pw * s.ph);
-  const RoiView<scalar_t, acc_t> r(rois, k, scale);
+  const RoiView<scalar_t, acc_t> r(rois, k, scale, s.N);
   if (!r.finite()) return;
   const Bin<acc_t> b = roi_bin(r.X1, r.Y1, r.X2, r.Y2, p, q, s.ph, s.pw);
   if (!(b.area > acc_t(0))) return;
@@ -309,7 +314,9 @@ C10_HOST_DEVICE inline void rois_grad_element(int64_t idx, const scalar_t* grad,
 
 // ---- Host-side argument checks (shared by the CPU and CUDA registrations) ----
 
-// Shapes, dtypes, devices, sizes and batch indices (which address memory: whole numbers in [0, N)).
+// Shapes, dtypes, devices and sizes: nothing that reads tensor values, so no host sync on CUDA. Batch indices
+// are validated by the Python face, by the CPU kernels while they read them (checked_batch_index in
+// csrc/cpu/prroi_pool.cpp) and clamped by the per-element kernels above (kernels/batch_index.h).
 inline void check_args(const at::Tensor& features, const at::Tensor& rois, int64_t ph, int64_t pw, double scale) {
   TORCH_CHECK(features.dim() == 4, "prroi_pool2d: features must be [N,C,H,W], got ", features.sizes());
   TORCH_CHECK(rois.dim() == 2 && rois.size(1) == 5, "prroi_pool2d: rois must be [K,5], got ", rois.sizes());
@@ -319,11 +326,9 @@ inline void check_args(const at::Tensor& features, const at::Tensor& rois, int64
   TORCH_CHECK(at::isFloatingType(features.scalar_type()), "prroi_pool2d: features must be floating point");
   TORCH_CHECK(ph > 0 && pw > 0, "prroi_pool2d: pooled sizes must be > 0, got ", ph, "x", pw);
   TORCH_CHECK(std::isfinite(scale) && scale > 0, "prroi_pool2d: spatial_scale must be finite and > 0, got ", scale);
-  if (rois.size(0) > 0) {  // one host sync on CUDA
-    const at::Tensor b = rois.select(1, 0);
-    TORCH_CHECK(((b >= 0) & (b < features.size(0)) & (b == b.floor())).all().item<bool>(),
-                "prroi_pool2d: rois[:, 0] must hold batch indices in [0, ", features.size(0), ")");
-  }
+  // With no image, no batch index is valid (and clamping could not make one): a size check, no values read.
+  TORCH_CHECK(rois.size(0) == 0 || features.size(0) > 0, "prroi_pool2d: rois[:, 0] must hold batch indices in [0, N) ",
+              "but the features have N = 0 images (", rois.size(0), " roi(s) given)");
 }
 
 // grad_output and output of the backward: [K, C, ph, pw], with the dtype and device of the features.

@@ -8,14 +8,23 @@ Public API (shapes and coordinate conventions in each function's docstring):
 
 The compiled kernels are loaded on first use; ``extension_available()`` tells whether they are used.
 Pure-PyTorch reference implementations live in ``tracking.ops.reference``.
+
+Argument checks. Shapes, dtypes, devices and sizes are always checked (no host synchronisation). The roi/box
+batch indices of prroi_pool2d and crop_and_resize (a check of tensor values, hence a host sync) are checked
+once per call: for CPU tensors always, for CUDA tensors only with the debug switch on, which is the
+environment variable ``TRACKING_DEBUG_CHECKS=1`` (read at each call) or ``set_debug_checks(True)``
+(``set_debug_checks(None)`` goes back to the variable; ``debug_checks_enabled()`` reads the switch).
+Unchecked, the CUDA kernels clamp each index into [0, N), so a bad index selects a valid image instead of
+raising and memory access stays in bounds. Details in ``tracking.ops._checks``.
 """
 
+from ._checks import debug_checks_enabled, set_debug_checks
 from ._extension import extension_available, extension_unavailable_reason, load_extension
 from .correlation import CostVolume, Correlation, correlation
 from .crop_and_resize import crop_and_resize
 from .prroi_pool import PrRoIPool2D, prroi_pool2d
 
 __all__ = [
-    "CostVolume", "Correlation", "PrRoIPool2D", "correlation", "crop_and_resize", "extension_available",
-    "extension_unavailable_reason", "load_extension", "prroi_pool2d",
+    "CostVolume", "Correlation", "PrRoIPool2D", "correlation", "crop_and_resize", "debug_checks_enabled",
+    "extension_available", "extension_unavailable_reason", "load_extension", "prroi_pool2d", "set_debug_checks",
 ]

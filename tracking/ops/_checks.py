@@ -2,13 +2,74 @@
 
 Every check raises ``ValueError`` (bad shape or value) or ``TypeError`` (bad dtype or type), with the
 op's name and the offending argument in the message.
+
+Two kinds of checks:
+
+* Shape, dtype, device, size and type checks read only metadata (no host synchronisation). They always run,
+  here and again in the C++ entries of the ops.
+* Value checks read tensor contents; the only one is ``check_batch_indices`` (the roi/box batch indices are
+  whole numbers in [0, N)). It runs once per op call with a single host sync (``_any_bad_batch_index``:
+  one copy of the few indices to the host, or one fused reduction for many; the details for the error
+  message are computed only when it fails), and only where ``value_checks_enabled(device)`` says so:
+
+  - CPU tensors: always (reading host memory costs no device stall);
+  - other devices (CUDA): only with the debug switch on, i.e. the environment variable
+    ``TRACKING_DEBUG_CHECKS=1`` (read at every call) or ``tracking.ops.set_debug_checks(True)`` (which
+    overrides the variable until ``set_debug_checks(None)``). Unchecked, the CUDA kernels clamp every index
+    into [0, N) (negative/NaN -> 0, too large -> N - 1, fractional -> truncated), so a bad index pools or
+    crops a valid image instead of raising, and never reads or writes out of bounds;
+  - the pure-PyTorch reference path (extension unavailable or ``TRACKING_DISABLE_EXTENSION=1``): always,
+    whatever the device (``force=True``), since the references index with the values unclamped;
+  - never while torch.compile traces (a data-dependent check would break the graph);
+  - never on the meta device (no values).
+
+  Besides, the raw CPU ops (``torch.ops.tracking.*``) reject bad indices with a ``RuntimeError`` while their
+  kernels read them (no separate pass); the raw CUDA ops do not check them (they clamp).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import torch
+
+DEBUG_ENV_VAR = "TRACKING_DEBUG_CHECKS"
+
+# Set by set_debug_checks(); None: follow the environment variable.
+_debug_override: bool | None = None
+
+
+def set_debug_checks(enabled: bool | None) -> None:
+    """Turn the value checks of non-CPU tensors on (True) or off (False) for this process.
+
+    Overrides ``TRACKING_DEBUG_CHECKS``; ``None`` goes back to following the variable. CPU tensors are
+    always checked, whatever the switch.
+    """
+    global _debug_override
+    if enabled is not None and not isinstance(enabled, bool):
+        raise TypeError(f"set_debug_checks: `enabled` must be a bool or None, got {type(enabled).__name__}")
+    _debug_override = enabled
+
+
+def debug_checks_enabled() -> bool:
+    """The debug switch: ``set_debug_checks``'s setting, else whether ``TRACKING_DEBUG_CHECKS=1``."""
+    if _debug_override is not None:
+        return _debug_override
+    return os.environ.get(DEBUG_ENV_VAR, "") == "1"
+
+
+def value_checks_enabled(device: torch.device | str) -> bool:
+    """Whether checks of tensor values (they cost a host sync on an accelerator) run for tensors on ``device``.
+
+    CPU: always. meta: never (no values). Any other device (cuda, ...): only with the debug switch on.
+    """
+    device_type = torch.device(device).type
+    if device_type == "cpu":
+        return True
+    if device_type == "meta":
+        return False
+    return debug_checks_enabled()
 
 
 def check_floating(op: str, **tensors: torch.Tensor) -> None:
@@ -63,17 +124,47 @@ def pair(op: str, name: str, value: int | Sequence[int], minimum: int = 1) -> tu
     return h, w
 
 
-def check_batch_indices(op: str, name: str, batch_index: torch.Tensor, batch: int) -> None:
+def check_batch_indices(op: str, name: str, batch_index: torch.Tensor, batch: int, *, force: bool = False) -> None:
     """Column 0 of a roi/box tensor holds whole numbers in [0, batch).
 
-    Skipped while torch.compile traces (a data-dependent check would break the graph); the compiled kernels
-    check the indices again before using them.
+    Runs when ``value_checks_enabled(batch_index.device)`` (CPU: always; CUDA: debug switch only) or when
+    ``force`` (the reference path, which does not clamp), with one host sync; skipped while torch.compile
+    traces and on the meta device. Unchecked indices are clamped by the CUDA kernels (see the module
+    docstring). An empty batch with rows to index is rejected whatever the device (a size check).
     """
-    if batch_index.numel() == 0 or torch.compiler.is_compiling():
+    if batch_index.numel() == 0 or torch.compiler.is_compiling() or batch_index.device.type == "meta":
         return
+    if batch == 0:  # no index is valid; known from the sizes alone
+        _raise_bad_batch_indices(op, name, batch_index, batch)
+    if not (force or value_checks_enabled(batch_index.device)):
+        return
+    if _any_bad_batch_index(batch_index, batch):
+        _raise_bad_batch_indices(op, name, batch_index, batch)
+
+
+# Up to this many indices, _any_bad_batch_index reads them to the host and checks them in Python (cheaper than
+# launching the seven small tensor ops of the fused reduction); above, one fused reduction. Either way: one host
+# sync.
+_HOST_CHECK_MAX = 64
+
+
+def _any_bad_batch_index(batch_index: torch.Tensor, batch: int) -> bool:
+    """Whether some index is not a whole number in [0, batch): the check's only host sync.
+
+    Few indices: one copy to the host (``tolist``), checked in Python. Many: one fused
+    reduction, read back once. NaN and +-inf fail the range test (and ``b == b.floor()`` fails for NaN), so
+    non-finite values need no separate pass.
+    """
+    if batch_index.numel() <= _HOST_CHECK_MAX:
+        return not all(0 <= v < batch and v == int(v) for v in batch_index.tolist())  # range test first: no int(nan)
+    good = (batch_index >= 0) & (batch_index < batch) & (batch_index == batch_index.floor())
+    return not bool(good.all())
+
+
+def _raise_bad_batch_indices(op: str, name: str, batch_index: torch.Tensor, batch: int) -> None:
+    """The error for indices known to be bad; computes the details of the message (more syncs: error path)."""
     if not torch.isfinite(batch_index).all() or (batch_index != batch_index.floor()).any():
         raise ValueError(f"{op}: `{name}`[:, 0] must hold whole batch indices")
     lo, hi = int(batch_index.min()), int(batch_index.max())
-    if lo < 0 or hi >= batch:
-        raise ValueError(f"{op}: `{name}`[:, 0] holds batch indices in [{lo}, {hi}] but the batch has {batch} "
-                         f"image(s) (valid: 0..{batch - 1})")
+    raise ValueError(f"{op}: `{name}`[:, 0] holds batch indices in [{lo}, {hi}] but the batch has {batch} "
+                     f"image(s) (valid: 0..{batch - 1})")

@@ -48,6 +48,17 @@ def crop_and_resize(images: torch.Tensor, boxes: torch.Tensor, output_size: int 
     Boxes with x2 < x1 (or y2 < y1) give a mirrored crop; a zero-size box samples one point repeatedly.
     Output pixels whose x or y is not finite (a box with a NaN or inf coordinate) are 0 and receive no
     gradient, in both padding modes. Gradients flow to ``images`` only, not to ``boxes``.
+
+    Validation: shapes, dtypes, devices, sizes and ``padding`` are always checked. The batch indices
+    ``boxes[:, 0]`` (whole numbers in [0, N)) are checked once per call, with one host sync, for CPU tensors
+    always and on the reference path always; for CUDA tensors only when the debug switch is on
+    (``TRACKING_DEBUG_CHECKS=1`` or ``tracking.ops.set_debug_checks(True)``). Unchecked, the CUDA kernels
+    clamp each index into [0, N) (negative/NaN -> 0, too large -> N - 1, fractional -> truncated): a bad
+    index crops a valid image, never memory out of bounds. Called directly, the raw CPU ops (forward and
+    backward) raise RuntimeError on a bad index. See ``tracking.ops._checks``.
+
+    Raises:
+        ValueError / TypeError: bad shapes, sizes, dtypes or padding; bad batch indices where they are checked.
     """
     out_h, out_w = _checks.pair(_OP, "output_size", output_size)
     _checks.check_floating(_OP, images=images, boxes=boxes)
@@ -55,10 +66,11 @@ def crop_and_resize(images: torch.Tensor, boxes: torch.Tensor, output_size: int 
     if padding not in PADDING_MODES:
         raise ValueError(f"{_OP}: `padding` must be one of {PADDING_MODES}, got {padding!r}")
     boxes = _as_indexed_boxes(images, boxes)
-    _checks.check_batch_indices(_OP, "boxes", boxes[:, 0], images.shape[0])
+    use_extension = load_extension()
+    _checks.check_batch_indices(_OP, "boxes", boxes[:, 0], images.shape[0], force=not use_extension)
     if boxes.shape[0] > 0 and (images.shape[2] == 0 or images.shape[3] == 0):
         raise ValueError(f"{_OP}: cannot crop from images of zero height or width, got {list(images.shape)}")
-    if load_extension():
+    if use_extension:
         return torch.ops.tracking.crop_and_resize(images, boxes, out_h, out_w, padding)
     warn_reference_fallback(_OP)
     return _reference_crop_and_resize(images, boxes, out_h, out_w, padding)

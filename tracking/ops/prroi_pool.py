@@ -37,6 +37,17 @@ def prroi_pool2d(features: torch.Tensor, rois: torch.Tensor, pooled_height: int,
         [K, C, pooled_height, pooled_width]: bin (p, q) of roi k is the integral of the interpolated map
         over the bin divided by the bin area. A roi with x2 <= x1 or y2 <= y1 pools to 0 (zero gradient);
         one with a non-finite coordinate pools to NaN (zero gradient).
+
+    Validation: shapes, dtypes, devices and sizes are always checked. The batch indices ``rois[:, 0]`` (whole
+    numbers in [0, N)) are checked once per call, with one host sync, for CPU tensors always and on the
+    reference path always; for CUDA tensors only when the debug switch is on (``TRACKING_DEBUG_CHECKS=1`` or
+    ``tracking.ops.set_debug_checks(True)``). Unchecked, the CUDA kernels clamp each index into [0, N)
+    (negative/NaN -> 0, too large -> N - 1, fractional -> truncated): a bad index pools a valid image, never
+    memory out of bounds. Called directly, the raw CPU ops raise RuntimeError on a bad index. See
+    ``tracking.ops._checks``.
+
+    Raises:
+        ValueError / TypeError: bad shapes, sizes or dtypes; bad batch indices where they are checked.
     """
     _checks.check_floating(_OP, features=features, rois=rois)
     _checks.check_shape(_OP, "features", features, "N,C,H,W")
@@ -44,8 +55,9 @@ def prroi_pool2d(features: torch.Tensor, rois: torch.Tensor, pooled_height: int,
     _checks.check_positive(_OP, pooled_height=pooled_height, pooled_width=pooled_width)
     if not isinstance(spatial_scale, (int, float)) or not math.isfinite(spatial_scale) or spatial_scale <= 0:
         raise ValueError(f"{_OP}: `spatial_scale` must be a finite number > 0, got {spatial_scale!r}")
-    _checks.check_batch_indices(_OP, "rois", rois[:, 0], features.shape[0])
-    if load_extension():
+    use_extension = load_extension()
+    _checks.check_batch_indices(_OP, "rois", rois[:, 0], features.shape[0], force=not use_extension)
+    if use_extension:
         return torch.ops.tracking.prroi_pool2d(features, rois, pooled_height, pooled_width, float(spatial_scale))
     warn_reference_fallback(_OP)
     return reference.prroi_pool2d(features, rois, pooled_height, pooled_width, float(spatial_scale))
