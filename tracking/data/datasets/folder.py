@@ -71,7 +71,8 @@ class ImageFolderDataset(TrackingDataset):
                  groundtruth_file: str | None = None, init_box: Iterable[float] | None = None,
                  sequences: Iterable[str] | None = None):
         name = name or self.key
-        root = resolve_root(self.key, root, f"{self.display_name} {name!r}")
+        label = self.display_name if name == self.key else f"{self.display_name} {name!r}"
+        root = resolve_root(self.key, root, label)
         self.one_based = one_based
         self.groundtruth_names = (groundtruth_file,) if groundtruth_file else self.groundtruth_files
         self.default_init_box = None if init_box is None else np.asarray(init_box, dtype=np.float64).reshape(4)
@@ -86,10 +87,10 @@ class ImageFolderDataset(TrackingDataset):
         if not directories:
             files = " or ".join(self.groundtruth_names)
             raise DatasetNotFoundError(
-                f"{self.display_name} {name!r}: no sequence in {root!r} (a sequence is a directory with {files}"
+                f"{label}: no sequence in {root!r} (a sequence is a directory with {files}"
                 f"{' (or init_box=...)' if self.default_init_box is None else ''} and "
                 f"{'/'.join(IMAGE_EXTENSIONS)} frames, possibly in {' or '.join(FRAME_SUBDIRS)}/)")
-        selected = select_names(f"{self.display_name} {name!r}", list(directories), sequences, root)
+        selected = select_names(label, list(directories), sequences, root)
         super().__init__(name, root, [self._load(name, s, directories[s]) for s in selected])
 
     # ------------------------------------------------------------------------------------ per sequence

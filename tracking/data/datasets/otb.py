@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterable
 
 from ..annotations import AnnotationError, read_boxes
-from ..roots import resolve_root
+from ..roots import DatasetNotFoundError, resolve_root
 from ..sequence import FramePaths, SequenceInfo, valid_boxes
 from .base import TrackingDataset, missing_error
 
@@ -89,7 +89,9 @@ class OTB(TrackingDataset):
         paths = {n: os.path.join(root, otb_sequence_spec(n)["folder"], otb_sequence_spec(n)["anno"]) for n in names}
         missing = [p for p in paths.values() if not os.path.isfile(p)]
         if missing:
-            raise missing_error("OTB", "sequence annotation(s)", missing)
+            error = missing_error("OTB", "sequence annotation(s)", missing)
+            raise error if sequences is not None else DatasetNotFoundError(
+                f"{error}; to use only some of the 100 sequences pass sequences=[...] (--sequences)")
         super().__init__(KEY, root, [self._load_sequence(root, n, paths[n]) for n in names])
 
     @staticmethod
