@@ -58,7 +58,8 @@ def sequences(tmp_path):
     return [write_sequence(tmp_path, f"seq{i}", seed=i) for i in range(3)]
 
 
-PLAIN = ProcessingConfig(output_size=64, label_feature_size=4, grayscale_prob=0.0, brightness_jitter=0.0)
+PLAIN_KW = {"output_size": 64, "label_feature_size": 4, "grayscale_prob": 0.0, "brightness_jitter": 0.0}
+PLAIN = ProcessingConfig(**PLAIN_KW)
 
 
 def unnormalise(images: torch.Tensor) -> np.ndarray:
@@ -228,26 +229,17 @@ def test_colour_pipeline_equals_the_per_pixel_formula(grayscale):
 
 
 @dataclass(frozen=True)
-class PidProcessing:
-    """PLAIN plus a per-sample field: the id of the process that made the record (a worker's)."""
-
-    base: ProcessingConfig = PLAIN
-
-    @property
-    def output_size(self) -> int:
-        return self.base.output_size
-
-    @property
-    def padding(self) -> str:
-        return self.base.padding
+class PidProcessing(ProcessingConfig):
+    """PLAIN's processing (extended by subclassing, the other way of tests/test_loader_seams.py) plus a
+    per-sample field: the id of the process that made the record (a worker's)."""
 
     def make_record(self, sequence, spec, seed, epoch, index, attempt=0):
-        record = self.base.make_record(sequence, spec, seed, epoch, index, attempt)
+        record = super().make_record(sequence, spec, seed, epoch, index, attempt)
         record.fields["pid"] = np.int64(os.getpid())
         return record
 
     def batch_fields(self):
-        return {**self.base.batch_fields(), "pid": BatchField(None, "int64")}
+        return {**super().batch_fields(), "pid": BatchField(None, "int64")}
 
 
 def epoch_pids(loader: OpenCVLoader, epoch: int) -> set[int]:
@@ -257,7 +249,7 @@ def epoch_pids(loader: OpenCVLoader, epoch: int) -> set[int]:
 
 def test_worker_processes_persist_across_epochs(sequences):
     sampler = dimp_sampler([("toy", sequences)], samples_per_epoch=8, max_gap=10)
-    loader = opencv_loader(sampler, PidProcessing(), batch_size=2, num_workers=2)
+    loader = opencv_loader(sampler, PidProcessing(**PLAIN_KW), batch_size=2, num_workers=2)
     first = epoch_pids(loader, 0)
     assert len(first) == 2 and os.getpid() not in first  # records are made in the two workers
     assert epoch_pids(loader, 1) == first
@@ -272,7 +264,7 @@ def test_worker_processes_persist_across_epochs(sequences):
 
 def test_non_persistent_workers_restart_every_epoch(sequences):
     sampler = dimp_sampler([("toy", sequences)], samples_per_epoch=8, max_gap=10)
-    loader = opencv_loader(sampler, PidProcessing(), batch_size=2, num_workers=2, persistent_workers=False)
+    loader = opencv_loader(sampler, PidProcessing(**PLAIN_KW), batch_size=2, num_workers=2, persistent_workers=False)
     first = epoch_pids(loader, 0)
     assert multiprocessing.active_children() == []  # stopped when the epoch ended
     second = epoch_pids(loader, 1)
