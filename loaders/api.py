@@ -70,11 +70,9 @@ def resolve_sampler(cfg: LoaderConfig, sampler: Sampler | None, datasets: Sequen
 
 def dali_gpu_available() -> bool:
     """True when DALI imports and sees a CUDA device."""
-    try:
-        from nvidia.dali.backend import GetCUDADeviceCount
-    except ImportError:
-        return False
-    return GetCUDADeviceCount() > 0
+    from .dali_pipeline import cuda_device_count
+
+    return cuda_device_count() > 0
 
 
 def build_loader(cfg: LoaderConfig, datasets: Sequence | None = None, processing: Processing | str | None = None,

@@ -72,11 +72,18 @@ class Feeder:
         return host.inputs
 
 
+def cuda_device_count() -> int:
+    """The CUDA devices DALI sees (0 when DALI is not installed)."""
+    try:
+        from nvidia.dali.backend import GetCUDADeviceCount
+    except ImportError:
+        return 0
+    return GetCUDADeviceCount()
+
+
 def resolve_device(device: str) -> str:
     """"cpu" or "gpu" for LoaderConfig.device ("auto": GPU when DALI sees a CUDA device)."""
-    from nvidia.dali.backend import GetCUDADeviceCount
-
-    count = GetCUDADeviceCount()
+    count = cuda_device_count()
     if device == "auto":
         return "gpu" if count > 0 else "cpu"
     if device == "gpu" and count == 0:

@@ -36,6 +36,7 @@ import warnings
 import numpy as np
 
 from tracking.data.annotations import AnnotationError, read_boxes, read_regions, read_times
+from tracking.data.datasets.base import select_names
 
 from . import metrics as M
 from .benchmarks import BENCHMARK_NAMES, default_protocol, load_benchmark
@@ -73,12 +74,7 @@ def load_ground_truth(args: argparse.Namespace) -> dict[str, tuple[np.ndarray, n
     sequences = getattr(args, "sequences", None)
     if getattr(args, "anno_dir", None):
         gts = _read_gt_dir(args.anno_dir)
-        if sequences:
-            missing = [s for s in sequences if s not in gts]
-            if missing:
-                raise ReportError(f"{args.anno_dir}: no annotation for sequence(s) {', '.join(missing[:5])}")
-            gts = {s: gts[s] for s in sequences}
-        return gts
+        return {s: gts[s] for s in select_names("annotations", list(gts), sequences, args.anno_dir)}
     if getattr(args, "dataset", None):
         dataset = load_benchmark(args.dataset, args.data_root, sequences)
         unscorable = [s.name for s in dataset if s.first_frame_only]
