@@ -20,6 +20,8 @@ SHARED_SEQUENCES = os.path.join(SHARED_DATA, "sequences")
 
 @pytest.fixture(autouse=True)
 def _no_user_settings(monkeypatch, tmp_path_factory):
-    """Tests never read the developer's own settings file (dataset roots, split lists)."""
+    """Tests never read the developer's own settings file (dataset roots, split lists) nor write into the
+    user cache directory (parsed dataset indices)."""
     monkeypatch.setenv("TRACKING_SETTINGS", str(tmp_path_factory.getbasetemp() / "no-settings.yaml"))
+    monkeypatch.setenv("TRACKING_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "user-cache"))
     monkeypatch.delenv("TRACKING_SPECS_DIR", raising=False)

@@ -78,12 +78,18 @@ def test_bom_utf8_and_utf16_are_read(tmp_path, encoding):
     np.testing.assert_array_equal(read_boxes(tmp_path / "u.txt"), [[1, 2, 3, 4], [5, 6, 7, 8]])
 
 
-@pytest.mark.parametrize("data,message", [
-    (BOXES.encode("utf-16-le"), "holds NUL bytes: UTF-16 text without a byte-order mark"),
-    (b"1,2,3,4\n\xe9,2,3,4\n", "not valid UTF-8 text"),
-    (codecs.BOM_UTF16_LE + b"1\x00,", "not valid UTF-16 text"),
+@pytest.mark.parametrize("data,where,message", [
+    (BOXES.encode("utf-16-le"), "", "holds NUL bytes: UTF-16 text without a byte-order mark"),
+    (b"1,2,3,4\n\xe9,2,3,4\n", ", line 2", r"not valid UTF-8 text \(byte 8: b'\\xe9'\)"),
+    (b"1,2,3,4\n5,6,7,8\n9,10,\xff\xfe11,12\n", ", line 3", r"not valid UTF-8 text \(byte 21"),
+    (codecs.BOM_UTF16_LE + b"1\x00,", ", line 1", "not valid UTF-16 text"),
+    (codecs.BOM_UTF16_LE + "1,2,3,4\n5,6,7,8\n".encode("utf-16-le") + b"\x00\xd8", ", line 3",
+     "not valid UTF-16 text"),
 ])
-def test_undecodable_files_are_one_clear_error(tmp_path, data, message):
+def test_undecodable_files_are_one_clear_error(tmp_path, data, where, message):
+    """Text that is not valid in its encoding is an AnnotationError naming the file and the line of the first
+    bad byte (a groundtruth line with non-UTF-8 bytes among valid ones)."""
     (tmp_path / "odd.txt").write_bytes(data)
-    with pytest.raises(AnnotationError, match=rf"odd\.txt: {message}"):
+    with pytest.raises(AnnotationError, match=rf"odd\.txt{where}: {message}") as info:
         read_boxes(tmp_path / "odd.txt")
+    assert info.value.line == (int(where.split()[-1]) if where else None)

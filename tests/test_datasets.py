@@ -315,12 +315,14 @@ def test_coco(tmp_path, images_subdir):
     assert t.class_name == "dog" and t.extra["annotation_id"] == 103 and ds.class_names == ["dog", "person"]
 
 
-def test_coco_cache_and_errors(tmp_path):
+def test_coco_cache_and_errors(tmp_path, monkeypatch):
     make_coco(tmp_path)
+    monkeypatch.setenv("TRACKING_CACHE_DIR", str(tmp_path / "cache"))
     a = Coco(tmp_path, cache=True)
-    assert os.path.isfile(tmp_path / "annotations" / "instances_train2017.json.index.pkl")
+    assert len(os.listdir(tmp_path / "cache" / "index")) == 1
+    assert not [f for f in os.listdir(tmp_path / "annotations") if "index" in f]  # nothing in the dataset dir
     b = Coco(tmp_path, cache=True)  # from the cache
-    assert b.names == a.names
+    assert b.names == a.names and b[0].extra == a[0].extra and b[0].image_size == a[0].image_size
     np.testing.assert_array_equal(b[0].boxes, a[0].boxes)
     with pytest.raises(DatasetNotFoundError, match="instances_val2017.json"):
         Coco(tmp_path, split="val")

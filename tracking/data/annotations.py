@@ -62,7 +62,7 @@ def read_text(path: str | os.PathLike) -> str:
 
     Raises:
         AnnotationError: the file is missing or unreadable, holds NUL bytes without a UTF-16 BOM, or is not
-            valid text in the detected encoding.
+            valid text in the detected encoding (naming the line and the byte offset of the first bad byte).
     """
     path = os.fspath(path)
     try:
@@ -84,8 +84,9 @@ def read_text(path: str | os.PathLike) -> str:
     try:
         return data.decode(encoding)
     except UnicodeDecodeError as e:
-        raise AnnotationError(path, f"not valid {encoding.upper().replace('-SIG', '')} text (byte {e.start}); "
-                                    "save it as UTF-8") from None
+        line = data[:e.start].decode(encoding, errors="replace").count("\n") + 1
+        raise AnnotationError(path, f"not valid {encoding.upper().replace('-SIG', '')} text (byte {e.start}: "
+                                    f"{data[e.start:e.end]!r}); save it as UTF-8", line) from None
 
 
 def _lines(path: str) -> list[str]:

@@ -1,7 +1,8 @@
 """The embedded default training data: a synthetic GOT-10k-layout dataset, generated once into a cache.
 
 Used when no dataset is configured (demo config, tests, benchmarks). The cache directory is
-``$TRACKING_SYNTHETIC_ROOT`` if set, else ``~/.cache/tracking/synthetic``; generation is skipped when the
+``$TRACKING_SYNTHETIC_ROOT`` if set, else ``synthetic/`` in the user cache directory
+(:func:`tracking.data.roots.cache_dir`, by default ``~/.cache/tracking/synthetic``); generation is skipped when the
 cache already holds this exact spec (``tracking.data.synthetic.ensure_dataset``).
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import os
 
+from .roots import cache_dir
 from .synthetic import SyntheticSpec, ensure_dataset
 
 SYNTHETIC_ROOT_ENV = "TRACKING_SYNTHETIC_ROOT"
@@ -19,8 +21,7 @@ def synthetic_root(root: str | None = None) -> str:
     """Where the default synthetic dataset lives."""
     if root:
         return root
-    return os.environ.get(SYNTHETIC_ROOT_ENV) or os.path.join(os.path.expanduser("~"), ".cache", "tracking",
-                                                              "synthetic")
+    return os.environ.get(SYNTHETIC_ROOT_ENV) or cache_dir("synthetic")
 
 
 def default_dataset(root: str | None = None, spec: SyntheticSpec = DEFAULT_SYNTHETIC_SPEC, progress=None):

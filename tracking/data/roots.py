@@ -18,6 +18,10 @@ tried and where it came from, and the three ways to set it.
 
 Split lists (GOT-10k vottrain/votval, LaSOT train, ...) are looked up by file name in ``specs_dir`` of the
 settings file, then ``$TRACKING_SPECS_DIR``, then ``tracking/data/specs/`` (:func:`find_spec_file`).
+
+What the package writes for itself (parsed dataset indices, the synthetic dataset) goes under the user cache
+directory :func:`cache_dir`: ``$TRACKING_CACHE_DIR``, else ``$XDG_CACHE_HOME/tracking``, else
+``~/.cache/tracking``.
 """
 
 from __future__ import annotations
@@ -26,12 +30,13 @@ import os
 from collections.abc import Iterable
 
 SETTINGS_ENV = "TRACKING_SETTINGS"
+CACHE_ENV = "TRACKING_CACHE_DIR"
 SPECS_ENV = "TRACKING_SPECS_DIR"
 SPECS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "specs")
 """``tracking/data/specs/``: split files shipped with (or placed into) the package (see its README.md)."""
 
-__all__ = ["DatasetNotFoundError", "SPECS_DIR", "env_var", "find_spec_file", "load_settings", "resolve_root",
-           "settings_path", "spec_dirs"]
+__all__ = ["DatasetNotFoundError", "SPECS_DIR", "cache_dir", "env_var", "find_spec_file", "load_settings",
+           "resolve_root", "settings_path", "spec_dirs"]
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -41,6 +46,14 @@ class DatasetNotFoundError(FileNotFoundError):
 def env_var(key: str) -> str:
     """``TRACKING_<KEY>_ROOT`` for a dataset key such as "got10k"."""
     return f"TRACKING_{key.upper()}_ROOT"
+
+
+def cache_dir(*parts: str) -> str:
+    """A directory under the user cache directory (``$TRACKING_CACHE_DIR``, else ``$XDG_CACHE_HOME/tracking``,
+    else ``~/.cache/tracking``), e.g. ``cache_dir("index")``; not created here."""
+    root = os.environ.get(CACHE_ENV) or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "tracking")
+    return os.path.join(os.path.expanduser(root), *parts)
 
 
 def settings_path() -> str:

@@ -4,8 +4,9 @@ Coordinate convention (all datasets, after parsing): boxes are ``[T, 4]`` float6
 continuous pixel coordinates of the frame, where pixel (i, j) covers ``[j, j+1) x [i, i+1)`` and ``(x, y)``
 is the box's top-left corner. Datasets whose files are 1-based (OTB, LaSOT) are converted on parsing
 (``box_base`` says which); each dataset class documents what it does. ``visible[t]`` is False where the target
-is absent, fully occluded, out of view, or its box is invalid (:func:`valid_boxes`: non-finite, or
-zero/negative width or height): training samples only visible frames, evaluation scores only them.
+is absent, fully occluded, out of view, or its box is unusable (:func:`plausible_boxes`: non-finite,
+zero/negative width or height, a side below :data:`MIN_BOX_SIDE` pixels, or a box reaching further than
+:data:`MAX_BOX_FRAMES` frame sizes): training samples only visible frames, evaluation scores only them.
 
 Evaluation scores results in each benchmark's own coordinates (its metrics were computed on the file values):
 ``SequenceInfo.ground_truth`` gives the boxes as in the annotation file, ``init_box`` its first row.
@@ -101,6 +102,34 @@ class SequenceInfo:
     def is_video(self) -> bool:
         """False for single-image 'sequences' (COCO): samplers repeat the frame."""
         return len(self.frames) > 1
+
+
+MIN_BOX_SIDE = 1e-3
+"""Boxes with a side below this many pixels are not visible in a dataset (no crop can be made of them)."""
+
+MAX_BOX_FRAMES = 100.0
+"""Boxes reaching further than this many frame widths / heights (|x|, |y|, w or h) are not visible in a
+dataset: annotation garbage (1e300) that would overflow the crop geometry."""
+
+ASSUMED_FRAME_SIDE = 1e4
+"""The frame side assumed by :func:`plausible_boxes` when a dataset does not know its frame size (a bound
+of 1e6 pixels)."""
+
+
+def plausible_boxes(boxes: np.ndarray, image_size: tuple[int, int] | np.ndarray | None = None) -> np.ndarray:
+    """[T] bool for [T, 4] xywh boxes of frames of ``image_size`` (height, width), or of ``[T, 2]`` sizes (a
+    NaN row: unknown): the dataset visibility rule. A box is plausible when it is valid (:func:`valid_boxes`),
+    both sides are at least :data:`MIN_BOX_SIDE` pixels, and ``|x|, w <= MAX_BOX_FRAMES * width`` and ``|y|, h <=
+    MAX_BOX_FRAMES * height`` (frame sides of :data:`ASSUMED_FRAME_SIDE` when the size is unknown). Boxes at or
+    beyond the frame border stay plausible: only values no crop could be made of are excluded."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    sizes = np.broadcast_to(np.asarray(ASSUMED_FRAME_SIDE if image_size is None else image_size, dtype=np.float64),
+                            (len(boxes), 2))
+    sizes = np.where(np.isfinite(sizes), sizes, ASSUMED_FRAME_SIDE)
+    limit = MAX_BOX_FRAMES * sizes[:, [1, 0, 1, 0]]  # width, height, width, height
+    with np.errstate(invalid="ignore"):
+        in_range = (np.abs(boxes) <= limit).all(axis=1) & (boxes[:, 2:] >= MIN_BOX_SIDE).all(axis=1)
+    return valid_boxes(boxes) & in_range
 
 
 def valid_boxes(boxes: np.ndarray) -> np.ndarray:

@@ -1,5 +1,5 @@
 """The dataset base class and the helpers the dataset classes share: directories, frame files, split files,
-sequence selection and the parsed-index cache.
+and sequence selection (the parsed-index cache: :mod:`.index_cache`).
 
 A dataset class parses its annotation files once, in its constructor, into a list of
 :class:`~tracking.data.sequence.SequenceInfo` (annotation I/O: :mod:`tracking.data.annotations`; roots:
@@ -9,9 +9,8 @@ A dataset class parses its annotation files once, in its constructor, into a lis
 from __future__ import annotations
 
 import os
-import pickle
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from ..annotations import AnnotationError, read_list
 from ..roots import DatasetNotFoundError, find_spec_file
@@ -119,41 +118,6 @@ def select_names(dataset_name: str, available: Sequence[str], requested: str | I
     if missing:
         raise missing_error(dataset_name, f"sequence(s) in {where}", missing)
     return requested
-
-
-# ----------------------------------------------------------------------------------------------- caching
-
-
-_CACHE_VERSION = 2
-
-
-def cached_index(cache_path: str | None, sources: Sequence[str], build: Callable[[], list[SequenceInfo]]
-                 ) -> list[SequenceInfo]:
-    """``build()``, or its result pickled at ``cache_path`` when that file is newer than every source file.
-
-    A cache that cannot be written (read-only dataset directory) is silently skipped. Only load caches you
-    wrote yourself: they are pickles.
-    """
-    if cache_path is None:
-        return build()
-    try:
-        newest = max(os.path.getmtime(s) for s in sources)
-        if os.path.getmtime(cache_path) >= newest:
-            with open(cache_path, "rb") as f:
-                version, sequences = pickle.load(f)
-            if version == _CACHE_VERSION:
-                return sequences
-    except (OSError, ValueError, pickle.UnpicklingError, EOFError, AttributeError, TypeError):
-        pass
-    sequences = build()
-    try:
-        tmp = f"{cache_path}.tmp{os.getpid()}"
-        with open(tmp, "wb") as f:
-            pickle.dump((_CACHE_VERSION, sequences), f, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, cache_path)
-    except OSError:
-        pass
-    return sequences
 
 
 # ----------------------------------------------------------------------------------------------- base class

@@ -5,15 +5,18 @@ Layout::
     root/annotations/instances_<split><version>.json      e.g. instances_train2017.json
     root/images/<split><version>/<file_name>              or root/<split><version>/<file_name>
 
-Conventions: every annotation with ``iscrowd == 0`` and a positive width and height is a sequence of one
-frame; its box is the COCO ``bbox`` as it is (x, y, w, h, 0-based floats, top-left corner), visible.
+Conventions: every annotation with ``iscrowd == 0`` and a plausible box
+(:func:`tracking.data.sequence.plausible_boxes`: positive, at least 1e-3 px, within 100 image sizes) is a
+sequence of one frame; its box is the COCO ``bbox`` as it is (x, y, w, h, 0-based floats, top-left corner),
+visible.
 ``class_name`` is the category name, ``image_size`` the image's (height, width); ``extra`` holds
 ``image_id``, ``annotation_id``, ``category_id`` and ``area``. Sequence names are ``<image_id>_<annotation_id>``.
 The frame path uses ``root/images/<split><version>/`` unless only ``root/<split><version>/`` exists.
 
 Parsing the real instances_train2017.json (~450 MB, ~860k annotations) with the json module takes tens of
-seconds and a few GB of memory, once per construction: pass ``cache=True`` to pickle the parsed index next
-to the annotation file (``<json>.index.pkl``, reused while newer than the json; skipped if not writable).
+seconds and a few GB of memory, once per construction: pass ``cache=True`` to keep the parsed index in the
+user cache directory (:mod:`tracking.data.datasets.index_cache`: an npz without pickles, keyed by a hash of
+the json's bytes and the image directory; hashing the json takes about a second).
 """
 
 from __future__ import annotations
@@ -25,10 +28,16 @@ import numpy as np
 
 from ..annotations import AnnotationError
 from ..roots import DatasetNotFoundError, resolve_root
-from ..sequence import SequenceInfo
-from .base import TrackingDataset, cached_index
+from ..sequence import SequenceInfo, plausible_boxes
+from .base import TrackingDataset
+from .index_cache import cached_build
 
 KEY = "coco"
+
+
+def _image_size(image: dict) -> tuple[int, int] | None:
+    """(height, width) of a COCO image entry, when it has them."""
+    return (int(image["height"]), int(image["width"])) if "height" in image and "width" in image else None
 
 
 def _parse(ann_file: str, image_dir: str) -> list[SequenceInfo]:
@@ -42,17 +51,21 @@ def _parse(ann_file: str, image_dir: str) -> list[SequenceInfo]:
     try:
         categories = {c["id"]: c["name"] for c in data.get("categories", [])}
         images = {im["id"]: im for im in data["images"]}
+        annotations = [a for a in data["annotations"] if not a.get("iscrowd", 0)]
+        boxes = np.array([[float(v) for v in a["bbox"]] for a in annotations], dtype=np.float64).reshape(
+            len(annotations), 4)
+        sizes = [_image_size(images[a["image_id"]]) for a in annotations]
+        known = np.array([s or (np.nan, np.nan) for s in sizes], dtype=np.float64).reshape(-1, 2)
+        keep = plausible_boxes(boxes, known)
         sequences = []
-        for ann in data["annotations"]:
-            x, y, w, h = (float(v) for v in ann["bbox"])
-            if ann.get("iscrowd", 0) or not (w > 0 and h > 0):
-                continue
+        for i in np.flatnonzero(keep):
+            ann, box, size = annotations[i], boxes[i], sizes[i]
             image = images[ann["image_id"]]
-            size = (int(image["height"]), int(image["width"])) if "height" in image and "width" in image else None
+            w, h = box[2], box[3]
             sequences.append(SequenceInfo(
                 dataset="coco", name=f"{ann['image_id']}_{ann['id']}",
                 frames=(os.path.join(image_dir, image["file_name"]),),
-                boxes=np.array([[x, y, w, h]], dtype=np.float64), visible=np.ones(1, dtype=bool),
+                boxes=box[None].copy(), visible=np.ones(1, dtype=bool),
                 class_name=categories.get(ann["category_id"]), image_size=size,
                 extra={"image_id": ann["image_id"], "annotation_id": ann["id"], "category_id": ann["category_id"],
                        "area": float(ann.get("area", w * h))}))
@@ -69,7 +82,7 @@ class Coco(TrackingDataset):
             (``$TRACKING_COCO_ROOT``).
         version: "2017" or "2014".
         split: "train" or "val".
-        cache: pickle the parsed index next to the json (see the module docstring).
+        cache: keep the parsed index in the user cache directory (see the module docstring).
 
     Raises:
         DatasetNotFoundError: no root, or the annotation file is missing.
@@ -88,10 +101,10 @@ class Coco(TrackingDataset):
             image_dir = os.path.join(root, f"{split}{version}")
         self.annotation_file = ann_file
         self.image_dir = image_dir
-        cache_path = f"{ann_file}.index.pkl" if cache else None
-        sequences = cached_index(cache_path, [ann_file], lambda: _parse(ann_file, image_dir))
-        # a cache written before the images were moved: re-point the frames
-        if sequences and not sequences[0].frames[0].startswith(image_dir + os.sep):
+        if cache:
+            sequences = cached_build(KEY, [ann_file], {"image_dir": os.path.abspath(image_dir)},
+                                     lambda: _parse(ann_file, image_dir))
+        else:
             sequences = _parse(ann_file, image_dir)
         super().__init__("coco", root, sequences)
         self.split, self.version = split, version

@@ -16,7 +16,7 @@ axis-aligned box) with one line per frame, or a single line for the first frame 
 then NaN and ``first_frame_only`` is set); any other line count is an AnnotationError. A folder without a
 ground truth needs ``init_box`` (xywh of frame 0, used for every such folder). Boxes are taken as 0-based;
 ``one_based=True`` subtracts 1 from x and y (OTB files are 1-based; ``ground_truth`` still gives the file
-values). ``visible = the box is valid``.
+values). ``visible = the box is plausible`` (:func:`tracking.data.sequence.plausible_boxes`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import numpy as np
 
 from ..annotations import AnnotationError, read_list, read_regions
 from ..roots import DatasetNotFoundError, resolve_root
-from ..sequence import SequenceInfo, valid_boxes
+from ..sequence import SequenceInfo, plausible_boxes
 from .base import IMAGE_EXTENSIONS, TrackingDataset, list_images, natural_key, select_names
 
 GROUNDTRUTH_FILES = ("groundtruth.txt", "groundtruth_rect.txt")
@@ -137,4 +137,4 @@ class ImageFolderDataset(TrackingDataset):
         if base:
             boxes[:, :2] -= 1.0
         return SequenceInfo(dataset=dataset, name=seq_name, frames=tuple(frames), boxes=boxes,
-                            visible=valid_boxes(boxes), box_base=base, first_frame_only=first_only)
+                            visible=plausible_boxes(boxes), box_base=base, first_frame_only=first_only)

@@ -14,11 +14,12 @@ Layout::
 are the sorted sub-directories holding a groundtruth.txt.
 
 Conventions: boxes are used as they are (0-based xywh, ``box_base`` 0; the GOT-10k toolkit scores the file
-values). ``visible = not absent and cover > 0 and the box is valid``; a missing absence.label / cover.label
-means "no information"; a label file with the wrong length is an AnnotationError. Frames are
-``FramePaths(seq_dir, "{:08d}.jpg", 1, T)``. In the test split ``groundtruth.txt`` has the first frame only:
-T is then the number of ``.jpg`` files in the directory, the other boxes are NaN and ``first_frame_only`` is
-set (results are scored by the GOT-10k server).
+values). ``visible = not absent and cover > 0 and the box is plausible``
+(:func:`tracking.data.sequence.plausible_boxes`, with ``meta_info.ini``'s resolution when it has one); a
+missing absence.label / cover.label means "no information"; a label file with the wrong length is an
+AnnotationError. Frames are ``FramePaths(seq_dir, "{:08d}.jpg", 1, T)``. In the test split ``groundtruth.txt`` has
+the first frame only: T is then the number of ``.jpg`` files in the directory, the other boxes are NaN and
+``first_frame_only`` is set (results are scored by the GOT-10k server).
 
 Splits: "train", "val", "test" are the directories of that name; "vottrain" / "votval" are the subsets of
 train that the VOT challenge excludes / uses for validation, read from the split file ``got10k_vottrain.txt``
@@ -37,7 +38,7 @@ import numpy as np
 
 from ..annotations import AnnotationError, check_length, read_boxes, read_flags, read_ints, read_list
 from ..roots import find_spec_file, resolve_root, spec_dirs
-from ..sequence import FramePaths, SequenceInfo, valid_boxes
+from ..sequence import FramePaths, SequenceInfo, plausible_boxes
 from .base import (SplitFileNotFoundError, TrackingDataset, count_files, require_dir, resolve_split_file,
                    select_names, select_sequences)
 
@@ -142,7 +143,12 @@ class Got10k(TrackingDataset):
             first_only = T > 1
             boxes = np.concatenate([boxes, np.full((T - 1, 4), np.nan)])
         T = len(boxes)
-        visible = valid_boxes(boxes)
+        meta = read_meta_info(os.path.join(seq_dir, "meta_info.ini"))
+        image_size = None
+        m = re.fullmatch(r"\(?\s*(\d+)\s*,\s*(\d+)\s*\)?", meta.get("resolution", ""))
+        if m:  # "(width, height)"
+            image_size = (int(m.group(2)), int(m.group(1)))
+        visible = plausible_boxes(boxes, image_size)
         extra: dict = {}
 
         absence_path = os.path.join(seq_dir, "absence.label")
@@ -154,12 +160,7 @@ class Got10k(TrackingDataset):
             visible &= cover > 0
             extra["cover"] = cover.astype(np.uint8)
 
-        meta = read_meta_info(os.path.join(seq_dir, "meta_info.ini"))
         class_name = meta.get("object_class") or None
-        image_size = None
-        m = re.fullmatch(r"\(?\s*(\d+)\s*,\s*(\d+)\s*\)?", meta.get("resolution", ""))
-        if m:  # "(width, height)"
-            image_size = (int(m.group(2)), int(m.group(1)))
         for key in ("motion_class", "major_class", "root_class", "motion_adverb"):
             if meta.get(key):
                 extra[key] = meta[key]

@@ -11,14 +11,16 @@ Each frame's PASCAL-VOC style XML has ``<size><width><height>`` and, per object,
 Conventions: the box is ``x = xmin, y = ymin, w = xmax - xmin, h = ymax - ymin`` (the xml corners taken as
 continuous 0-based coordinates, no +1). Every track that appears in at least 2 frames is a sequence spanning
 the frames from its first to its last appearance; frames in between where the track is missing have a NaN box
-and are not visible. ``visible = the track is annotated in the frame and its box is valid``; the
+and are not visible. ``visible = the track is annotated in the frame and its box is plausible``
+(:func:`tracking.data.sequence.plausible_boxes`, with the XML's image size); the
 ``<occluded>`` flags (partial occlusion) are kept in ``extra["occluded"]`` and make frames not visible only
 with ``occluded_visible=False``. Frames are ``FramePaths(Data/VID/<split>/.../<video>, "{:06d}.JPEG",
 first, T)``. ``class_name`` is the synset id of the track's first appearance; sequence names are
 ``<video>_<trackid>``.
 
-Parsing the ~1.1M training XML files takes minutes: pass ``cache=True`` to pickle the parsed index at
-``root/Annotations/VID/<split>.index.pkl`` (reused while newer than that directory; skipped if not writable).
+Parsing the ~1.1M training XML files takes minutes: pass ``cache=True`` to keep the parsed index in the user
+cache directory (:mod:`tracking.data.datasets.index_cache`: an npz without pickles, keyed by the path, size
+and modification time of every XML file, the split and the flags).
 """
 
 from __future__ import annotations
@@ -30,8 +32,9 @@ import numpy as np
 
 from ..annotations import AnnotationError
 from ..roots import resolve_root
-from ..sequence import FramePaths, SequenceInfo, valid_boxes
-from .base import TrackingDataset, cached_index, require_dir
+from ..sequence import FramePaths, SequenceInfo, plausible_boxes
+from .base import TrackingDataset, require_dir
+from .index_cache import cached_build
 
 KEY = "imagenetvid"
 
@@ -83,7 +86,7 @@ def _parse_video(ann_dir: str, data_dir: str, video: str, occluded_visible: bool
         for f, (box, occ, _) in frames.items():
             boxes[f - first] = box
             occluded[f - first] = occ
-        visible = valid_boxes(boxes)
+        visible = plausible_boxes(boxes, image_size)
         if not occluded_visible:
             visible &= ~occluded
         sequences.append(SequenceInfo(
@@ -101,7 +104,7 @@ class ImagenetVID(TrackingDataset):
             :func:`tracking.data.roots.resolve_root` (``$TRACKING_IMAGENETVID_ROOT``).
         split: "train" or "val".
         occluded_visible: False makes frames flagged ``<occluded>`` not visible.
-        cache: pickle the parsed index (see the module docstring).
+        cache: keep the parsed index in the user cache directory (see the module docstring).
 
     Raises:
         DatasetNotFoundError: no root, or no Annotations/VID/<split> directory.
@@ -125,7 +128,10 @@ class ImagenetVID(TrackingDataset):
                                               occluded_visible)
             return sequences
 
-        cache_path = os.path.join(os.path.dirname(ann_root), f"{split}.index{'' if occluded_visible else '_occ'}.pkl") \
-            if cache else None
-        super().__init__("imagenetvid", root, cached_index(cache_path, [ann_root], build))
+        if cache:
+            params = {"split": split, "occluded_visible": occluded_visible, "data_root": os.path.abspath(data_root)}
+            sequences = cached_build(KEY, [ann_root], params, build)
+        else:
+            sequences = build()
+        super().__init__("imagenetvid", root, sequences)
         self.split = split

@@ -7,10 +7,11 @@ Layout::
                             /full_occlusion.txt   one line of comma-separated 0/1, 1 = fully occluded
                             /out_of_view.txt      the same, 1 = out of view
 
-Conventions: boxes are converted to 0-based by subtracting 1 from x and y (w, h unchanged; ``box_base`` 1,
-so ``ground_truth`` gives the file values that the LaSOT toolkit scores). ``visible = not fully occluded and
-not out of view and the box is valid``; a missing flag file means "no information". Frames are
-``FramePaths(seq/img, "{:08d}.jpg", 1, T)``. The class name is the part before the last '-'.
+Conventions: boxes are converted to 0-based by subtracting 1 from x and y (w, h unchanged; ``box_base`` 1, so
+``ground_truth`` gives the file values that the LaSOT toolkit scores). ``visible = not fully occluded and not out
+of view and the box is plausible`` (:func:`tracking.data.sequence.plausible_boxes`); a missing flag file means "no
+information". Frames are ``FramePaths(seq/img, "{:08d}.jpg", 1, T)``. The class name is the part before the last
+'-'.
 
 Which sequences, in this order of precedence:
 
@@ -35,7 +36,7 @@ from collections.abc import Iterable
 
 from ..annotations import AnnotationError, check_length, read_boxes, read_flags, read_list
 from ..roots import find_spec_file, resolve_root
-from ..sequence import FramePaths, SequenceInfo, valid_boxes
+from ..sequence import FramePaths, SequenceInfo, plausible_boxes
 from .base import TrackingDataset, missing_error, resolve_split_file, select_names, select_sequences
 
 KEY = "lasot"
@@ -126,7 +127,7 @@ class Lasot(TrackingDataset):
         boxes = read_boxes(gt_path, allow_empty=False)
         boxes[:, :2] -= 1.0  # 1-based -> 0-based
         T = len(boxes)
-        visible = valid_boxes(boxes)
+        visible = plausible_boxes(boxes)
         for flag_file in ("full_occlusion.txt", "out_of_view.txt"):
             path = os.path.join(seq_dir, flag_file)
             if os.path.isfile(path):

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..annotations import AnnotationError, read_text
 from ..roots import resolve_root
-from ..sequence import SequenceInfo, valid_boxes
+from ..sequence import SequenceInfo, plausible_boxes
 from .base import TrackingDataset, list_images, missing_error, select_names
 
 KEY = "nfs"
@@ -82,4 +82,4 @@ class NFS(TrackingDataset):
         n = min(len(boxes), len(frames))
         boxes, lost = np.ascontiguousarray(boxes[:n]), lost[:n]
         return SequenceInfo(dataset=KEY, name=name, frames=tuple(frames[:n]), boxes=boxes,
-                            visible=valid_boxes(boxes) & ~lost)
+                            visible=plausible_boxes(boxes) & ~lost)

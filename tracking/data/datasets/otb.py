@@ -1,9 +1,9 @@
 """OTB-100 (OTB-2015, Wu et al., TPAMI 2015): ``root/<Seq>/img/%04d.jpg`` + ``root/<Seq>/groundtruth_rect.txt``.
 
-Conventions: the annotation files are 1-based (x, y of the top-left pixel, first pixel 1): ``boxes`` are
-converted to 0-based and ``box_base`` is 1, so ``ground_truth`` holds the file values the official MATLAB
-toolkit scores. ``visible = the box is valid`` (a 0 or negative width/height or NaN makes a frame invalid;
-the OTB protocol of :mod:`tracking.eval.metrics` adds the toolkit's own rule).
+Conventions: the annotation files are 1-based (x, y of the top-left pixel, first pixel 1): ``boxes`` are converted
+to 0-based and ``box_base`` is 1, so ``ground_truth`` holds the file values the official MATLAB toolkit scores.
+``visible = the box is plausible`` (:func:`tracking.data.sequence.plausible_boxes`: a 0 or negative width/height or
+NaN makes a frame invalid; the OTB protocol of :mod:`tracking.eval.metrics` adds the toolkit's own rule).
 
 ``sequences=None`` means the 100 official sequences (each must exist); explicit names may be any OTB-style
 folder. Multi-target sequences: ``Jogging-1``/``-2``, ``Skating2-1``/``-2`` (``groundtruth_rect.1.txt`` /
@@ -21,7 +21,7 @@ from collections.abc import Iterable
 
 from ..annotations import AnnotationError, read_boxes
 from ..roots import DatasetNotFoundError, resolve_root
-from ..sequence import FramePaths, SequenceInfo, valid_boxes
+from ..sequence import FramePaths, SequenceInfo, plausible_boxes
 from .base import TrackingDataset, missing_error
 
 KEY = "otb"
@@ -107,4 +107,5 @@ class OTB(TrackingDataset):
             raise AnnotationError(anno_path, f"{len(boxes)} annotation lines for frames {start}-{end} of {name}")
         boxes[:, :2] -= 1.0  # 1-based -> 0-based
         frames = FramePaths(os.path.join(root, spec["folder"], "img"), f"{{:0{spec['digits']}d}}.jpg", start, n)
-        return SequenceInfo(dataset=KEY, name=name, frames=frames, boxes=boxes, visible=valid_boxes(boxes), box_base=1)
+        return SequenceInfo(dataset=KEY, name=name, frames=frames, boxes=boxes, visible=plausible_boxes(boxes),
+                            box_base=1)

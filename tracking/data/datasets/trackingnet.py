@@ -9,12 +9,13 @@ Layout::
 
 ``root`` may also be one chunk directory itself (holding anno/ and frames/).
 
-Conventions: boxes are used as they are (``box_base`` 0); ``visible = the box is valid`` (TrackingNet has no
-absence or occlusion flags). Frames are ``FramePaths(root/<chunk>/frames/<seq>, "{:d}.jpg", 0, T)`` with T the
-number of annotation lines; an annotation of one line for a sequence with more frames (the TEST chunk) has T =
-the number of ``.jpg`` files, NaN boxes after frame 0 and ``first_frame_only`` set (scored by the TrackingNet
-server). TrackingNet has no class labels in its files (``class_name`` is None). Sequence names are the video
-names (unique across chunks); ``extra["set"]`` is the chunk directory.
+Conventions: boxes are used as they are (``box_base`` 0); ``visible = the box is plausible``
+(:func:`tracking.data.sequence.plausible_boxes`; TrackingNet has no absence or occlusion flags). Frames are
+``FramePaths(root/<chunk>/frames/<seq>, "{:d}.jpg", 0, T)`` with T the number of annotation lines; an annotation of
+one line for a sequence with more frames (the TEST chunk) has T = the number of ``.jpg`` files, NaN boxes after
+frame 0 and ``first_frame_only`` set (scored by the TrackingNet server). TrackingNet has no class labels in its
+files (``class_name`` is None). Sequence names are the video names (unique across chunks); ``extra["set"]`` is the
+chunk directory.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import numpy as np
 
 from ..annotations import read_boxes
 from ..roots import resolve_root
-from ..sequence import FramePaths, SequenceInfo, valid_boxes
+from ..sequence import FramePaths, SequenceInfo, plausible_boxes
 from .base import TrackingDataset, count_files, require_dir, select_names
 
 KEY = "trackingnet"
@@ -84,5 +85,5 @@ class TrackingNet(TrackingDataset):
             first_only = T > 1
             boxes = np.concatenate([boxes, np.full((T - 1, 4), np.nan)])
         return SequenceInfo(dataset=KEY, name=name, frames=FramePaths(frames_dir, "{:d}.jpg", 0, len(boxes)),
-                            boxes=boxes, visible=valid_boxes(boxes), extra={"set": set_name},
+                            boxes=boxes, visible=plausible_boxes(boxes), extra={"set": set_name},
                             first_frame_only=first_only)

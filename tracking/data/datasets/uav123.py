@@ -15,7 +15,7 @@ from collections.abc import Iterable
 
 from ..annotations import AnnotationError, read_boxes
 from ..roots import resolve_root
-from ..sequence import FramePaths, SequenceInfo, valid_boxes
+from ..sequence import FramePaths, SequenceInfo, plausible_boxes
 from .base import TrackingDataset, missing_error, natural_key, select_names
 
 KEY = "uav123"
@@ -85,4 +85,4 @@ class UAV123(TrackingDataset):
         if end - start + 1 != len(boxes):
             raise AnnotationError(anno_path, f"{len(boxes)} annotation lines for frames {start}-{end} of {name}")
         return SequenceInfo(dataset=KEY, name=name, frames=FramePaths(seq_dir, "{:06d}.jpg", start, len(boxes)),
-                            boxes=boxes, visible=valid_boxes(boxes))
+                            boxes=boxes, visible=plausible_boxes(boxes))
