@@ -5,8 +5,8 @@
     python benchmarks/loader_speed.py --sizes 1280x720 --backends opencv dali --workers 2 --repeats 5
 
 Data: the synthetic GOT-10k-layout dataset (JPEG quality 90) at each frame size, generated once into
-<data-root>/bench-got10k-WxH (default data root ~/.cache/tracking; a non-default --sequences/--frames adds a
-suffix). Every measurement of one size uses the same sampler (seed 0), hence the same sequences and frames for
+<data-root>/bench-got10k-WxH (default data root: the user cache directory, ~/.cache/tracking; a non-default
+--sequences/--frames adds a suffix). Every measurement of one size uses the same sampler (seed 0), hence the same sequences and frames for
 sample i; every loader consumes samples [0, (warm-up + batches) * batch size) and times the same ones.
 
 Sections (per frame size):
@@ -75,6 +75,8 @@ from harness.profile import profile_baseline, profile_opencv  # noqa: E402
 from harness.startup import epoch_startup  # noqa: E402
 from harness.report import print_table  # noqa: E402
 from harness.timing import Config, run_round_robin, summarise, time_loader  # noqa: E402
+
+from tracking.data.roots import cache_dir  # noqa: E402
 
 FRAMES_PER_SAMPLE = 6  # DiMP: 3 train + 3 test
 DEFAULT_SEQUENCES, DEFAULT_FRAMES = 12, 100
@@ -318,7 +320,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--startup-epochs", type=int, default=None,
                         help="epochs timed by the startup section after a first one (default 5; quick 2; 0 skips it)")
     parser.add_argument("--startup-batches", type=int, default=4, help="batches per epoch of the startup section")
-    parser.add_argument("--data-root", default=os.path.join(os.path.expanduser("~"), ".cache", "tracking"),
+    parser.add_argument("--data-root", default=cache_dir(),
                         help="directory holding one bench-got10k-WxH dataset per size")
     parser.add_argument("--sequences", type=int, default=DEFAULT_SEQUENCES, help="synthetic sequences per size")
     parser.add_argument("--frames", type=int, default=DEFAULT_FRAMES, help="frames per synthetic sequence")
