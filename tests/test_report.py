@@ -50,6 +50,32 @@ def test_cli_on_generated_results(tmp_path, capsys):
         assert (out / png).read_bytes()[:8] == PNG_MAGIC
 
 
+def test_cli_counts_invalid_result_frames_and_scores_them_by_the_protocol(tmp_path, capsys):
+    anno, res = _make_set(tmp_path, np.random.default_rng(4))
+    gt = np.loadtxt(anno / "SeqA.txt", delimiter=",")
+    pred = gt + 1.0
+    bad = {3: [np.nan] * 4, 7: [50.0, 60.0, -4.0, 20.0], 8: [50.0, 60.0, 20.0, 0.0], 12: [np.nan] * 4}
+    carried = pred.copy()                    # OTB rule 7 by hand: each bad row takes the row before it
+    for i, row in sorted(bad.items()):
+        pred[i] = row
+        carried[i] = carried[i - 1]
+    write_boxes(res / "Good" / "SeqA.txt", pred)
+    write_boxes(res / "Carried" / "SeqA.txt", carried)
+    write_boxes(res / "Carried" / "SeqB.txt", np.loadtxt(anno / "SeqB.txt", delimiter=","))
+    out = tmp_path / "out"
+    assert main(["--results", str(res / "Good"), str(res / "Carried"), "--anno-dir", str(anno),
+                 "--out-dir", str(out)]) == 0
+    header = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| Tracker"))
+    assert header.rstrip(" |").endswith("Invalid")
+    report = json.loads((out / "report.json").read_text())["trackers"]
+    assert report["Good"]["invalid_frames"] == 4 and report["Carried"]["invalid_frames"] == 0
+    assert report["Good"]["per_sequence"]["SeqA"]["invalid_frames"] == 4
+    assert report["Good"]["per_sequence"]["SeqB"]["invalid_frames"] == 0
+    # the count only reports them: the scores are the protocol's (previous box carried forward)
+    good, carried = report["Good"]["per_sequence"]["SeqA"], report["Carried"]["per_sequence"]["SeqA"]
+    assert good["auc"] == carried["auc"] and good["precision"] == carried["precision"]
+
+
 def test_cli_missing_result_names_tracker_and_sequence(tmp_path, capsys):
     anno, res = _make_set(tmp_path, np.random.default_rng(1))
     os.remove(res / "Good" / "SeqB.txt")

@@ -126,13 +126,55 @@ def test_frame_rgb_and_decode_error(tmp_path, caplog):
     assert "tiny" in caplog.text
 
 
-def test_bad_tracker_output(tmp_path):
-    class Bad(StaticTracker):
-        def track(self, frame):
-            return [1, 2, 3]
+NAN4 = [float("nan")] * 4
+# (what track() returns at frames 2, 3, ..., the row expected in the result file, invalid?)
+OUTPUTS = [
+    ([5.0, 6.0, 7.0, 8.0], [5.0, 6.0, 7.0, 8.0], False),
+    (np.array([[5.0, 6.0, 7.0, 8.0]]), [5.0, 6.0, 7.0, 8.0], False),           # [1, 4]: a batch of one
+    (NAN4, NAN4, True),
+    ([1.0, float("nan"), 3.0, 4.0], [1.0, float("nan"), 3.0, 4.0], True),
+    ([1.0, 2.0, float("inf"), 4.0], [1.0, 2.0, float("inf"), 4.0], True),
+    ([1.0, 2.0, -3.0, 4.0], [1.0, 2.0, -3.0, 4.0], True),                    # negative width: as given
+    ([1.0, 2.0, 3.0, 0.0], [1.0, 2.0, 3.0, 0.0], True),
+    (np.array([[1.0, 2.0], [3.0, 4.0]]), NAN4, True),                        # wrong shapes: a NaN row
+    ([1.0, 2.0, 3.0], NAN4, True),
+    (None, NAN4, True),
+    ("abc", NAN4, True),
+]
 
-    st = run_sequence(Bad, _tiny_seq(tmp_path), tmp_path / "out")
-    assert st.status == "failed" and "expected 4" in st.error
+
+class InvalidOutputs(StaticTracker):
+    """Returns OUTPUTS[k][0] at frame k + 2 (module level so that it pickles)."""
+
+    def initialize(self, frame, box):
+        super().initialize(frame, box)
+        self.n = 0
+
+    def track(self, frame):
+        self.n += 1
+        return OUTPUTS[self.n - 1][0]
+
+
+def test_invalid_tracker_outputs_are_written_counted_and_survive_resume(tmp_path, caplog):
+    seqs = [_tiny_seq(tmp_path, n=len(OUTPUTS) + 1, name=name) for name in ("s1", "s2")]
+    expected_rows = np.array([seqs[0].init_box.tolist()] + [row for _, row, _ in OUTPUTS])
+    n_invalid = sum(bad for _, _, bad in OUTPUTS)
+    out = tmp_path / "out"
+    st = run_sequence(InvalidOutputs, seqs[0], out)
+    assert st.status == "done" and st.invalid_frames == n_invalid
+    np.testing.assert_array_equal(read_boxes(out / "s1.txt"), expected_rows)        # NaN == NaN here
+    assert len(np.loadtxt(out / "s1_time.txt")) == len(OUTPUTS) + 1
+    assert "s1: 9 invalid frame(s) written, first frame 4: not finite" in caplog.text
+
+    for workers in (1, 2):                                                          # s1 skipped, s2 run
+        summary = run_dataset(InvalidOutputs, seqs, out, workers=workers, progress=False)
+        assert [s.status for s in summary.statuses] == ["skipped", "done"] and not summary.failed
+        assert summary.invalid_frames == {"s1": n_invalid, "s2": n_invalid}
+        text = str(summary)
+        assert f"{2 * n_invalid} invalid frame(s) in 2 sequence(s)" in text
+        assert f"INVALID s1: {n_invalid} of {len(OUTPUTS) + 1} frames" in text
+        np.testing.assert_array_equal(read_boxes(out / "s2.txt"), expected_rows)
+        os.remove(out / "s2.txt")
 
 
 def test_unusable_first_box_fails_the_sequence(tmp_path):

@@ -23,6 +23,13 @@ Usage::
 * Every error (missing root, sequence or file, malformed line, wrong length) is one line on stderr and exit
   code 2.
 * Overall scores follow :func:`tracking.eval.metrics.aggregate` (OTB: mean over sequences).
+* Invalid frames: the result rows that are not valid boxes (NaN -- also a polygon with a NaN or a 1-value VOT
+  status line --, inf, ``w <= 0`` or ``h <= 0``), counted with
+  :func:`tracking.eval.runner.count_invalid_frames` on the rows of the file, as the runner's summary counts
+  them: ``invalid_frames`` per sequence and in total per tracker in ``report.json``, an "Invalid" column in
+  the table when any tracker has some. They are scored by the protocol's rules
+  (:mod:`tracking.eval.metrics`: OTB and LaSOT carry the previous box forward, GOT-10k counts a failure);
+  the count only reports them.
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ from tracking.data.datasets.base import select_names
 
 from . import metrics as M
 from .benchmarks import BENCHMARK_NAMES, default_protocol, load_benchmark
+from .runner import count_invalid_frames
 
 COLUMNS = [("auc", "AUC"), ("precision", "Prec@20"), ("norm_precision", "NormPrec@0.2"), ("op50", "OP50"),
            ("op75", "OP75")]
@@ -100,9 +108,10 @@ def _read_fps(tracker_dir: str, names: list[str]) -> float | None:
 
 def evaluate_tracker(tracker_dir: str, gts: dict, protocol: str = "otb", allow_missing: bool = False) -> dict:
     """Score one tracker folder on all sequences of ``gts``: {'overall': SequenceMetrics, 'sequences': {...},
-    'fps': float | None, 'missing': [...]}.  Errors name the tracker and the sequence."""
+    'fps': float | None, 'missing': [...], 'invalid_frames': {sequence: count}}.  Errors name the tracker and
+    the sequence."""
     tracker = os.path.basename(os.path.normpath(tracker_dir))
-    per_seq, frames, missing = {}, [], []
+    per_seq, frames, missing, invalid = {}, [], [], {}
     for name, (gt, valid) in gts.items():
         path = os.path.join(tracker_dir, name + ".txt")
         if not os.path.isfile(path):
@@ -112,15 +121,18 @@ def evaluate_tracker(tracker_dir: str, gts: dict, protocol: str = "otb", allow_m
                 continue
             raise ReportError(f"tracker {tracker}: no result for sequence {name} ({path})")
         try:
-            fe = M.frame_errors(read_result(path), gt, valid, protocol)
+            pred = read_result(path)
+            fe = M.frame_errors(pred, gt, valid, protocol)
         except ValueError as e:  # AnnotationError, ResultLengthError
             raise ReportError(f"tracker {tracker}, sequence {name}: {e}") from None
         frames.append(fe)
         per_seq[name] = M.metrics_from_frames(fe)
+        invalid[name] = count_invalid_frames(pred)
     if not per_seq:
         raise ReportError(f"tracker {tracker}: no result file for any sequence in {tracker_dir}")
     return {"name": tracker, "overall": M.aggregate(list(per_seq.values()), protocol, frames),
-            "sequences": per_seq, "fps": _read_fps(tracker_dir, list(per_seq)), "missing": missing}
+            "sequences": per_seq, "fps": _read_fps(tracker_dir, list(per_seq)), "missing": missing,
+            "invalid_frames": invalid}
 
 
 def _columns(protocol: str):
@@ -130,12 +142,16 @@ def _columns(protocol: str):
 def markdown_table(reports: list[dict], protocol: str) -> str:
     cols = _columns(protocol)
     show_fps = any(r["fps"] is not None for r in reports)
+    show_invalid = any(sum(r["invalid_frames"].values()) for r in reports)
     head = ["Tracker"] + [c[1] for c in cols] + (["FPS"] if show_fps else [])
+    head += ["Invalid"] if show_invalid else []
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
     for r in sorted(reports, key=lambda r: -r["overall"].auc):
         row = [r["name"]] + [f"{getattr(r['overall'], k):.4f}" for k, _ in cols]
         if show_fps:
             row.append(f"{r['fps']:.1f}" if r["fps"] is not None else "-")
+        if show_invalid:
+            row.append(str(sum(r["invalid_frames"].values())))
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
 
@@ -149,9 +165,11 @@ def _json_report(reports: list[dict], protocol: str, sequences: list[str]) -> di
         o = r["overall"]
         out["trackers"][r["name"]] = {
             **o.scalars(), "fps": r["fps"], "missing": r["missing"],
+            "invalid_frames": sum(r["invalid_frames"].values()),
             "success_curve": o.success_curve.tolist(), "precision_curve": o.precision_curve.tolist(),
             "norm_precision_curve": o.norm_precision_curve.tolist(),
-            "per_sequence": {k: {**v.scalars(), "success_curve": v.success_curve.tolist(),
+            "per_sequence": {k: {**v.scalars(), "invalid_frames": r["invalid_frames"][k],
+                                 "success_curve": v.success_curve.tolist(),
                                  "precision_curve": v.precision_curve.tolist()}
                              for k, v in r["sequences"].items()}}
     return out
@@ -159,9 +177,10 @@ def _json_report(reports: list[dict], protocol: str, sequences: list[str]) -> di
 
 def _score_one(args) -> int:
     gt = read_regions(args.gt, allow_empty=False)
-    m = M.evaluate_sequence(read_result(args.score), gt, None, args.protocol)
+    pred = read_result(args.score)
+    m = M.evaluate_sequence(pred, gt, None, args.protocol)
     print(f"{os.path.basename(args.score)} vs {os.path.basename(args.gt)} (protocol {args.protocol}, "
-          f"{m.num_frames} frames counted)")
+          f"{m.num_frames} frames counted, {count_invalid_frames(pred)} invalid result frames)")
     for k, label in _columns(args.protocol) + ([] if args.protocol == "got10k" else GOT_COLUMNS):
         print(f"{label:>13}: {getattr(m, k):.4f}")
     return 0

@@ -7,6 +7,8 @@ classes themselves are picklable tracker factories (usable with ``run_dataset(..
 
 from __future__ import annotations
 
+import importlib
+
 import cv2
 import numpy as np
 
@@ -84,8 +86,21 @@ TRACKERS = {"static": StaticTracker, "template": TemplateTracker}
 
 
 def make_tracker_factory(name: str):
-    """The (picklable) factory of a built-in trivial tracker: ``"static"`` or ``"template"``."""
+    """The factory of a built-in trivial tracker (``"static"``, ``"template"``), or the attribute ``attr`` of
+    the importable module ``module`` for ``"module:attr"`` (a class or function returning a tracker; a
+    module-level one is picklable, as ``run_dataset(..., workers > 1)`` needs). ValueError naming ``name``
+    when it is neither."""
+    if ":" in name:
+        module, _, attr = name.partition(":")
+        try:
+            factory = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as e:
+            raise ValueError(f"tracker {name!r}: cannot load {attr!r} from module {module!r}: {e}") from None
+        if not callable(factory):
+            raise ValueError(f"tracker {name!r}: {type(factory).__name__} is not callable")
+        return factory
     try:
         return TRACKERS[name]
     except KeyError:
-        raise ValueError(f"unknown trivial tracker {name!r}; known: {sorted(TRACKERS)}") from None
+        raise ValueError(f"unknown trivial tracker {name!r}; known: {sorted(TRACKERS)}, "
+                         "or module:attr") from None
