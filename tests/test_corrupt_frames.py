@@ -259,3 +259,15 @@ def test_real_frames_decode_to_opencvs_pixels():
             assert_decodes_as_opencv(os.path.join(directory, name))
             count += 1
     assert count > 0
+
+
+def test_an_unreadable_file_is_a_frame_decode_error(dataset_root, monkeypatch):
+    import tracking.data.frames as frames
+
+    def refuse(path, mode="r"):
+        raise PermissionError(13, "Permission denied", path)
+
+    path = Got10k(dataset_root)[0].frames[0]
+    monkeypatch.setattr(frames, "open", refuse, raising=False)  # found before the builtin
+    with pytest.raises(FrameDecodeError, match=r"00000001\.jpg: cannot read the file \(Permission denied\)"):
+        decode_frame(path)

@@ -46,11 +46,14 @@ def is_jpeg(data: bytes | np.ndarray) -> bool:
 
 
 def read_frame_bytes(path: str) -> bytes:
-    """The encoded bytes of a frame file; FrameDecodeError when it is missing or empty."""
+    """The encoded bytes of a frame file; FrameDecodeError when it is missing, unreadable or empty."""
     if not os.path.isfile(path):
         raise FrameDecodeError(path, "file not found")
-    with open(path, "rb") as f:
-        data = f.read()
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        raise FrameDecodeError(path, f"cannot read the file ({exc.strerror or exc})") from None
     if not data:
         raise FrameDecodeError(path, "empty file")
     return data
