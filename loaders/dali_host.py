@@ -30,9 +30,10 @@ from tracking.data.processing import BatchField, SampleRecord
 from .crop_windows import executable_window
 from .samples import EpochRecords, collate_records
 
-#: Entries of the process's cache of frames that passed check_frame (cleared when full: ~80 bytes each).
+#: Entries of the process's cache of frames that passed check_frame (cleared when full; ~90 bytes each).
 CHECK_CACHE_ENTRIES = 1 << 20
 _checked: dict[int, tuple[int, int]] = {}  # hash((path, size, mtime_ns)) -> (height, width)
+_sizes: dict[tuple[int, int], tuple[int, int]] = {}  # one tuple object per distinct frame size
 
 
 # ------------------------------------------------------------------------------------------ frame bytes
@@ -57,7 +58,7 @@ def load_encoded(path: str) -> tuple[np.ndarray, tuple[int, int]]:
         if key is not None:
             if len(_checked) >= CHECK_CACHE_ENTRIES:
                 _checked.clear()
-            _checked[key] = size
+            _checked[key] = _sizes.setdefault(size, size)
     return np.frombuffer(data, dtype=np.uint8), size
 
 
