@@ -11,10 +11,11 @@ Prefetch: the pipeline is built with DALI's default pipelined asynchronous execu
 consumer's thread, so making the records (and reading the files) of batch k+2 overlaps DALI's work on
 batches k and k+1 in its own threads. No Python thread is started.
 
-Bad data: a sample with an unreadable frame is replaced on the host exactly as in the OpenCV backend. If DALI
-still fails on a batch (e.g. corrupt entropy-coded data), the failure is logged, that batch is rendered by
-the OpenCV backend's code and the pipeline is rebuilt; the batches already fed are fed again, so nothing is
-lost or reordered.
+Bad data: a sample with an unreadable frame (missing, empty, or not decoding cleanly:
+loaders.dali_host.load_encoded checks each file as the OpenCV backend's decode_frame would, e.g. a JPEG with
+damaged entropy-coded data) is replaced on the host exactly as in the OpenCV backend. If DALI still fails on
+a batch, the failure is logged, that batch is rendered by the OpenCV backend's code and the pipeline is
+rebuilt; the batches already fed are fed again, so nothing is lost or reordered.
 
 Shutdown: ``close()`` stops an unfinished iteration and shuts the pipeline down (its C++ worker threads end
 there). Breaking out of an epoch leaves at most two fed batches in flight; the next ``__iter__`` drains them

@@ -2,13 +2,15 @@
 
 Per batch k of the epoch (this rank's local samples k*B .. k*B+B-1) the host makes the B records through
 loaders.samples.EpochRecords (the replacement of unreadable samples both backends share), reads and checks
-the frames' encoded bytes (file exists and is non-empty; JPEG: SOI, a frame header, EOI; other formats:
-decoded once with cv2) and lists, per frame, in batch order (sample-major, each sample's train frames then
-its test frames): the bytes, the 2x3 output->source warp matrix (tracking.data.geometry.window_to_affine is
-exactly DALI's convention, pixel centres at +0.5), the grayscale flag, the brightness and, for ROI decoding,
-the anchor/shape of the decoded region (the in-bounds part of the window plus a 1-pixel margin for the
-bilinear taps; the matrix is shifted by the anchor). assemble_batch turns DALI's flat output back into the
-batch layout of loaders.samples.
+the frames' encoded bytes (load_encoded: the verdict of the OpenCV backend's decode_frame, through
+tracking.data.frames.check_frame, remembered per file) and lists, per frame, in batch order (sample-major,
+each sample's train frames then its test frames): the bytes, the 2x3 output->source warp matrix
+(tracking.data.geometry.window_to_affine is exactly DALI's convention, pixel centres at +0.5), the grayscale
+flag, the brightness and, for ROI decoding, the anchor/shape of the decoded region (the in-bounds part of
+the window plus a 1-pixel margin for the bilinear taps; the matrix is shifted by the anchor) or, for
+fn.resize, the window relative to it (resize_roi). The window is the frame's
+loaders.crop_windows.executable_window (bounded coordinates, the same pixels). assemble_batch turns DALI's
+flat output back into the batch layout of loaders.samples.
 """
 
 from __future__ import annotations
@@ -22,70 +24,42 @@ import numpy as np
 import torch
 
 from tracking.data import geometry
-from tracking.data.frames import FrameDecodeError
+from tracking.data.frames import check_frame, read_frame_bytes
 from tracking.data.processing import BatchField, SampleRecord
 
+from .crop_windows import executable_window
 from .samples import EpochRecords, collate_records
 
-_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+#: Entries of the process's cache of frames that passed check_frame (cleared when full; ~90 bytes each).
+CHECK_CACHE_ENTRIES = 1 << 20
+_checked: dict[int, tuple[int, int]] = {}  # hash((path, size, mtime_ns)) -> (height, width)
+_sizes: dict[tuple[int, int], tuple[int, int]] = {}  # one tuple object per distinct frame size
 
 
 # ------------------------------------------------------------------------------------------ frame bytes
 
 
-def jpeg_size(data: bytes) -> tuple[int, int] | None:
-    """(height, width) from a JPEG's frame header, or None when `data` is not a well-formed JPEG up to it."""
-    n = len(data)
-    if n < 4 or data[0] != 0xFF or data[1] != 0xD8:
-        return None
-    i = 2
-    while i + 4 <= n:
-        if data[i] != 0xFF:
-            return None
-        marker = data[i + 1]
-        if marker == 0xFF:  # fill byte
-            i += 1
-            continue
-        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # standalone markers
-            i += 2
-            continue
-        if marker in (0xD9, 0xDA):  # EOI or start of scan before any frame header
-            return None
-        length = (data[i + 2] << 8) | data[i + 3]
-        if length < 2:
-            return None
-        if marker in _SOF_MARKERS:
-            if i + 9 > n:
-                return None
-            height = (data[i + 5] << 8) | data[i + 6]
-            width = (data[i + 7] << 8) | data[i + 8]
-            return (height, width) if height > 0 and width > 0 else None
-        i += 2 + length
-    return None
-
-
 def load_encoded(path: str) -> tuple[np.ndarray, tuple[int, int]]:
-    """The encoded bytes of a frame (uint8 array) and its (height, width), after cheap checks; raises
-    FrameDecodeError (as the OpenCV backend's decode_frame would) when the file is missing or unreadable."""
-    if not os.path.isfile(path):
-        raise FrameDecodeError(path, "file not found")
-    with open(path, "rb") as f:
-        data = f.read()
-    if not data:
-        raise FrameDecodeError(path, "not a decodable image (corrupt or truncated?)")
-    if data[:2] == b"\xff\xd8":
-        size = jpeg_size(data)
-        # EOI at the end (a few trailing padding bytes are tolerated, as decoders do)
-        if size is None or data.rfind(b"\xff\xd9", max(0, len(data) - 64)) < 0:
-            raise FrameDecodeError(path, "not a decodable image (corrupt or truncated?)")
-        return np.frombuffer(data, dtype=np.uint8), size
-    import cv2  # other formats (PNG, ...): decode once to check, DALI decodes them again
+    """The encoded bytes of a frame (uint8 array) and its (height, width) as decoded, after
+    tracking.data.frames.check_frame (the verdict of decode_frame, cheaper; DALI's decoder, like OpenCV's,
+    would use a damaged JPEG without an error). FrameDecodeError (as the OpenCV backend's decode_frame)
+    when the file is missing, empty or does not decode cleanly.
 
-    array = np.frombuffer(data, dtype=np.uint8)
-    image = cv2.imdecode(array, cv2.IMREAD_COLOR)
-    if image is None:
-        raise FrameDecodeError(path, "not a decodable image (corrupt or truncated?)")
-    return array, image.shape[:2]
+    A frame that passed is remembered per (path, size, mtime) for the life of the process, so later
+    epochs only read it; a damaged one is checked again each time it is drawn."""
+    data = read_frame_bytes(path)  # FrameDecodeError when missing or empty
+    try:
+        key = hash((path, len(data), os.stat(path).st_mtime_ns))
+    except OSError:  # gone since it was read: checked, not remembered
+        key = None
+    size = _checked.get(key)
+    if size is None:
+        size = check_frame(path, data)
+        if key is not None:
+            if len(_checked) >= CHECK_CACHE_ENTRIES:
+                _checked.clear()
+            _checked[key] = _sizes.setdefault(size, size)
+    return np.frombuffer(data, dtype=np.uint8), size
 
 
 def roi_for_window(window: np.ndarray, height: int, width: int) -> tuple[int, int, int, int]:
@@ -96,6 +70,30 @@ def roi_for_window(window: np.ndarray, height: int, width: int) -> tuple[int, in
     x1 = min(max(math.ceil(window[2]) + 1, x0 + 1), width)
     y1 = min(max(math.ceil(window[3]) + 1, y0 + 1), height)
     return x0, y0, x1, y1
+
+
+def resize_roi(window: np.ndarray, region: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """fn.resize's roi_start and roi_end ((y, x) order, float32, relative to the decoded `region` (x0, y0,
+    x1, y1)) for cropping `window` (x1y1x2y2, frame coordinates), with the pixels of fn.resize's clamping
+    of source coordinates to the region (= replicating the image border).
+
+    DALI's CPU resize crashes (segfault, DALI 2.4) on a ROI lying more than about a pixel outside its input,
+    which a window wholly beyond the image border on an axis is. On such an axis every output sample falls
+    beyond the centre of the border pixel and takes its value, so the ROI is replaced by the half pixel
+    between that centre and the border ([n - 0.5, n] or [0, 0.5] for a region n pixels long): the same
+    pixels, and a ROI inside the region.
+    """
+    x0, y0, x1, y1 = region
+    start, end = [], []
+    for lo, hi, origin, n in ((window[1], window[3], y0, y1 - y0), (window[0], window[2], x0, x1 - x0)):
+        a, b = lo - origin, hi - origin
+        if a >= n - 0.5:  # every sample at or beyond the centre of the last pixel (the region ends at the image's)
+            a, b = n - 0.5, n
+        elif b <= 0.5:  # every sample before the centre of the first pixel (the region starts at the image's)
+            a, b = 0.0, 0.5
+        start.append(a)
+        end.append(b)
+    return np.array(start, dtype=np.float32), np.array(end, dtype=np.float32)
 
 
 # -------------------------------------------------------------------------------------------- host side
@@ -138,12 +136,14 @@ def prepare_batch(records: EpochRecords, position: int, batch_size: int, mode: s
         replaced.append(attempt)
         gray = np.float32(1.0 if record.grayscale else 0.0)
         for (data, (height, width)), window, b in loaded:
+            window = executable_window(window, height, width, record.output_size)
             matrix = geometry.window_to_affine(window, record.output_size)
             if roi:
-                x0, y0, x1, y1 = roi_for_window(window, height, width)
-                if resize:  # the window relative to the ROI, (y, x) order: fn.resize's roi_start / roi_end
-                    roi_start.append(np.array([window[1] - y0, window[0] - x0], dtype=np.float32))
-                    roi_end.append(np.array([window[3] - y0, window[2] - x0], dtype=np.float32))
+                x0, y0, x1, y1 = region = roi_for_window(window, height, width)
+                if resize:
+                    start, end = resize_roi(window, region)
+                    roi_start.append(start)
+                    roi_end.append(end)
                 matrix[0, 2] -= x0
                 matrix[1, 2] -= y0
                 anchors.append(np.array([x0, y0], dtype=np.int32))

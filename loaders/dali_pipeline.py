@@ -10,7 +10,9 @@ runs with ``device="mixed"`` and the rest on the GPU; with ``mode="warp"`` on th
 there. On the CPU the default decodes only the ROI: "roi_resize" (fn.resize with the window as a continuous
 ROI; resize clamps source coordinates, i.e. replicates the border, so replicate padding only) or, for zero
 padding, "roi_warp" (warp_affine with fill_value 0). Outside the image the ROI is the image border itself,
-so clamping ("replicate") and zero fill give the same pixels as the full decode. Measured (2 threads,
+so clamping ("replicate") and zero fill give the same pixels as the full decode; on an axis where the window
+lies wholly outside the image, fn.resize gets the equivalent half-pixel ROI at the border
+(loaders.dali_host.resize_roi: DALI's CPU resize segfaults on a ROI beyond its input). Measured (2 threads,
 640x360, 288 crops, ms/frame): ROI decode 0.46 vs full 0.65; resize ~1.0 vs warp_affine ~2.1; the colour
 ops ~2 (cast, gray blend, clamp, normalise). cv2's warpAffine takes ~0.5 ms, so on 2 CPU cores the OpenCV
 backend is faster than DALI.
