@@ -268,3 +268,80 @@ def test_cost_volume_absolute_coordinates():
     torch.testing.assert_close(absolute, expected)
     # feat2 at the absolute position: the plain dot product of the two feature vectors
     torch.testing.assert_close(absolute[:, 3 * W + 4, 2, 5], (a[:, :, 2, 5] * b[:, :, 3, 4]).sum(1))
+
+
+# ---- sizes that overflow, zero-size inputs, NaN propagation, unsupported dtypes (issue 9) ----
+
+HUGE_SIZES = [
+    (dict(dilation_patch=2**63 - 1, patch_size=4), "dilation_patch"),  # used to wrap to displacement -2
+    (dict(dilation_patch=2**62, patch_size=3), "dilation_patch"),
+    (dict(kernel_size=2**40), "kernel_size"),
+    (dict(patch_size=2**31), "patch_size"),
+    (dict(stride=2**63 - 1), "stride"),
+    (dict(padding=(2**62, 0)), "padding"),
+    (dict(padding=2**31 - 1, patch_size=3), "more elements than int64"),
+]
+
+
+@pytest.mark.parametrize("kwargs,match", HUGE_SIZES)
+def test_sizes_that_overflow_are_rejected(kwargs, match):
+    a, b = _inputs((1, 2, 5, 6))
+    with pytest.raises(ValueError, match=match):
+        correlation(a, b, **kwargs)
+
+
+@requires_extension
+@pytest.mark.parametrize("kwargs,match", HUGE_SIZES)
+def test_raw_op_rejects_sizes_that_overflow(kwargs, match):
+    a, b = _inputs((1, 2, 5, 6))
+    args = dict(kernel_size=1, patch_size=1, stride=1, padding=0, dilation_patch=1) | kwargs
+    lists = [list(_pair(args[k])) for k in ("kernel_size", "patch_size", "stride", "padding", "dilation_patch")]
+    with pytest.raises(RuntimeError, match=match):
+        torch.ops.tracking.correlation(a, b, *lists)
+    with pytest.raises(RuntimeError, match=match):
+        torch.ops.tracking._correlation_backward(torch.zeros(1, 1, 1, 5, 6, dtype=a.dtype), a, b, *lists)
+
+
+def test_largest_sizes_still_work():
+    # At the bound every displacement but 0 leaves the image: zeros, and the zero displacement is correct.
+    a, b = _inputs((1, 2, 5, 6))
+    out = correlation(a, b, 1, 3, 1, 0, 2**31 - 1)
+    expected = torch.zeros_like(out)
+    expected[0, 1, 1] = (a * b).sum(1)[0]
+    torch.testing.assert_close(out, expected)
+
+
+@pytest.mark.parametrize("op", [reference.correlation, correlation], ids=["reference", "public"])
+@pytest.mark.parametrize("shape", [(1, 2, 0, 5), (2, 3, 4, 0), (1, 0, 3, 3)])
+def test_zero_size_image_with_padding(op, shape):
+    # oH = 0 + 2*1 - 1 + 1 = 2 output rows even with no input rows: zeros (the reference used to fail to reshape).
+    a, b = _inputs(shape, requires_grad=True)
+    out = op(a, b, 1, 3, 1, 1, 1)
+    h, w = shape[2] + 2, shape[3] + 2
+    assert out.shape == (shape[0], 3, 3, h, w) and (out == 0).all()
+    out.sum().backward()
+    assert a.grad.shape == shape and (a.grad == 0).all()
+
+
+@pytest.mark.parametrize("op", [reference.correlation, correlation], ids=["reference", "public"])
+@pytest.mark.parametrize("params", [(1, 3, 1, 0, 1), (3, 3, 1, 1, 1), (2, 4, 2, 3, 2)])
+@pytest.mark.parametrize("which", [0, 1])
+def test_nan_pixel_reaches_exactly_the_terms_that_read_it(op, params, which):
+    # Documented semantics: a term counts only where both positions are inside the image, so a NaN pixel
+    # reaches exactly the outputs with a term reading it: 4 of 9 displacements for a corner pixel at
+    # patch 3 (the reference used to multiply it with the zero padding: NaN * 0 = NaN in all 9).
+    a, b = _inputs((1, 2, 6, 7))
+    inputs = [a, b]
+    inputs[which][0, 1, 0, 0] = float("nan")
+    marker = [np.ones((1, 1, 6, 7)), np.ones((1, 1, 6, 7))]
+    marker[which] = np.zeros((1, 1, 6, 7))
+    marker[which][0, 0, 0, 0] = 1.0
+    reads = naive_correlation(marker[0], marker[1], *params) > 0
+    assert torch.equal(torch.isnan(op(*inputs, *params)), torch.from_numpy(reads))
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_on_the_cpu_is_a_type_error(dtype):
+    a, b = _inputs((1, 2, 5, 6), dtype=dtype)
+    with pytest.raises(TypeError, match=r"`input1`.*float32 or float64 on the CPU"):
+        correlation(a, b)

@@ -280,3 +280,31 @@ def test_raw_cpu_ops_reject_bad_batch_indices_in_parallel_and_empty_calls() -> N
         torch.ops.tracking._crop_and_resize_backward(torch.rand(1, 3, 4, 4), torch.zeros(1, 5), 0, 3, 6, 7, "zeros")
     with pytest.raises(ValueError, match="batch indices"):
         crop_and_resize(torch.rand(0, 3, 6, 7), torch.zeros(1, 5), 4)
+
+
+# ---- boxes beyond the dtype's range, unsupported dtypes (issue 9) ----
+
+@pytest.mark.parametrize("padding", PADDINGS)
+@pytest.mark.parametrize("op", ["reference", "public"])
+def test_boxes_wider_than_the_dtype_range_follow_the_formula(op, padding) -> None:
+    # float32 boxes whose x2 - x1 overflows: the documented sample positions are computed without overflow
+    # (they used to be NaN/inf: zero crops in the kernels, NaN or garbage in the reference). Oracle: the
+    # float64 naive loops, where nothing overflows.
+    gen = torch.Generator().manual_seed(4)
+    images = torch.rand(2, 2, 6, 7, generator=gen)
+    boxes = torch.tensor([[0, -3e38, -3e38, 3e38, 3e38], [1, -3.4e38, 1.0, 3.4e38, 5.0], [0, 2e38, 1.0, 3e38, 5.0],
+                          [1, -3e38, -2.0, 3e38, 4.5], [0, 1.0, 3e38, 6.0, -3e38], [1, -1e38, 1.0, 3e38, 5.0],
+                          [0, 1e38, 1.0, -3e38, 5.0]], dtype=torch.float32)
+    for size in [(3, 5), (4, 1), (1, 3)]:
+        if op == "public":
+            out = crop_and_resize(images, boxes, size, padding)
+        else:
+            out = reference_crop_and_resize(images, boxes, *size, padding)
+        expected = naive_crop_and_resize(images, boxes, *size, padding)
+        torch.testing.assert_close(out.double(), expected, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_on_the_cpu_is_a_type_error(dtype) -> None:
+    with pytest.raises(TypeError, match=r"`images`.*float32 or float64 on the CPU"):
+        crop_and_resize(IMAGES.to(dtype), BOXES.to(dtype), 4)

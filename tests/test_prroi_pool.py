@@ -2,6 +2,9 @@
 reference, gradients, operator registration and bad input."""
 
 import math
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -328,3 +331,101 @@ def test_cuda_kernel_code_clamps_unchecked_batch_indices():
     want = torch.ops.tracking._prroi_pool2d_backward(grad, features, valid, expected, 2, 3, 1.0, True, True)
     torch.testing.assert_close(got[0], want[0], atol=1e-12, rtol=1e-12)
     torch.testing.assert_close(got[1][:, 1:], want[1][:, 1:], atol=1e-10, rtol=1e-10)
+
+
+# ---- huge, tiny and overflowing rois (issue 9) ----
+# The compiled kernels used to crash (exit 139) on some of these rois, so their checks run in a subprocess
+# (test_compiled_kernels_on_extreme_rois); the reference's run here.
+
+def _extreme_rois(dtype: torch.dtype) -> torch.Tensor:
+    """Huge, tiny, degenerate and far-away rois mixed in one batch (feature coordinates, 10 x 12 map)."""
+    big = 3e38 if dtype == torch.float32 else 1.7e308
+    return torch.tensor([
+        [0, 1.0, 1.0, 4.0, 4.0],          # ordinary, before the huge ones (stale-memory case)
+        [0, 5.0, 1.0, 5.0 + 2e30, 6.0],    # bin wider than 1e30
+        [1, -1e30, 2.0, 1e30, 7.0],        # huge in x, covering the map
+        [1, 3.0, -1e30, 4.5, 1e30],        # huge in y
+        [0, 0.0, 2.0, 1e-30, 5.0],         # tiny width (representable next to 0)
+        [1, 2.0, 3.0, 2.0 + 1e-30, 6.0],   # rounds to zero width: pools 0
+        [0, -big, 1.0, big, 5.0],          # x2 - x1 overflows the dtype: pools 0
+        [1, 1e30, 1e30, 2e30, 2e30],       # far outside
+        [0, 6.0, 6.0, 2.0, 2.0],           # negative extent
+        [1, 2.5, 2.5, 9.5, 8.5],           # ordinary, last
+    ], dtype=dtype)
+
+
+def check_extreme_rois(path: str, dtype: torch.dtype) -> None:
+    """The CPU loops ("cpu", tabulated windows) or the shared per-element code the CUDA kernels run
+    ("gpu_path") agree with the reference on _extreme_rois; tolerances: tests/_op_compare.py."""
+    from _op_compare import assert_prroi_matches_reference
+
+    g = torch.Generator().manual_seed(9)
+    features = torch.randn(2, 3, 10, 12, generator=g, dtype=dtype)
+    rois = _extreme_rois(dtype)
+    grad = torch.randn(rois.shape[0], 3, 2, 3, generator=g, dtype=dtype)
+    assert_prroi_matches_reference(features, rois, 2, 3, 1.0, grad, path)
+
+
+def check_rois_beyond_the_dtype_range(op, dtype: torch.dtype) -> None:
+    """Documented rule: a roi pools to 0 with zero gradient when its bin height or width is not a positive
+    finite number (here: x2 - x1 overflows; the reference used to give NaN). Any other finite roi pools its
+    mean, even when the bin area bh * bw overflows (the kernels used to give 0): each axis's weights are
+    divided by that axis's bin size, so no area is formed."""
+    big = torch.finfo(dtype).max / 1.5
+    side = 1e19 if dtype == torch.float32 else 1e154  # bins side x 10 side: area beyond the dtype's range
+    H, W = 6, 7
+    features = torch.ones(1, 1, H, W, dtype=dtype, requires_grad=True)
+    coords = torch.tensor([[-big, 1.0, big, 4.0], [-big, -big, big, big], [0.0, 0.0, side, 10 * side],
+                           [1.0, 1.0, 4.0, 4.0]], dtype=dtype, requires_grad=True)
+    out = op(features, torch.cat([torch.zeros(4, 1, dtype=dtype), coords], 1), 1, 1, 1.0)
+    assert torch.equal(out[:2], torch.zeros_like(out[:2]))
+    # The map's integral over [0, inf)^2: every pixel weighs 1 except row/column 0 (0.5: the hat's right half).
+    assert out[2].item() == pytest.approx((H - 0.5) * (W - 0.5) / side / (10 * side), rel=1e-5)
+    assert out[3].item() == pytest.approx(1.0, rel=1e-6)
+    out.sum().backward()
+    assert torch.equal(coords.grad[:2], torch.zeros_like(coords.grad[:2]))
+    assert torch.isfinite(features.grad).all() and torch.isfinite(coords.grad).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_reference_on_rois_beyond_the_dtype_range(dtype):
+    check_rois_beyond_the_dtype_range(reference_prroi_pool2d, dtype)
+
+
+@requires_extension
+def test_compiled_kernels_on_extreme_rois():
+    # The issue's crash first: a bin wider than 1e30 feature pixels got an empty column window while the hat
+    # at its left edge still covered pixels, and rois_grad read an empty buffer (exit 139), or stale memory
+    # after a normal roi. Then both compiled code paths on huge, tiny and mixed rois, and the range rule.
+    code = """if True:
+        import torch
+        from tracking.ops import prroi_pool2d
+        from tracking.ops.reference import prroi_pool2d as reference
+        import test_prroi_pool as t
+        torch.manual_seed(0)
+        features = torch.randn(1, 1, 10, 10)
+        for rows in ([[0, 5, 1, 5 + 2e30, 6]], [[0, 1, 1, 4, 4], [0, 5, 1, 5 + 2e30, 6]]):
+            rois = torch.tensor(rows, requires_grad=True)
+            prroi_pool2d(features, rois, 1, 1, 1.0).sum().backward()
+            expected = torch.tensor(rows, requires_grad=True)
+            reference(features, expected, 1, 1, 1.0).sum().backward()
+            torch.testing.assert_close(rois.grad, expected.grad, rtol=1e-5, atol=1e-6)
+        for dtype in (torch.float32, torch.float64):
+            for path in ("cpu", "gpu_path"):
+                t.check_extreme_rois(path, dtype)
+            t.check_rois_beyond_the_dtype_range(prroi_pool2d, dtype)
+        print("ok")
+    """
+    tests = os.path.dirname(os.path.abspath(__file__))
+    repo = os.path.dirname(tests)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([repo, tests, os.environ.get("PYTHONPATH", "")]))
+    result = subprocess.run([sys.executable, "-c", code], cwd=repo, env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0 and result.stdout.strip().endswith("ok"), \
+        f"exit {result.returncode}:\n{result.stderr[-3000:]}"
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_on_the_cpu_is_a_type_error(dtype):
+    with pytest.raises(TypeError, match=r"`features`.*float32 or float64 on the CPU"):
+        prroi_pool2d(torch.randn(1, 1, 4, 4, dtype=dtype), torch.tensor([[0.0, 0, 0, 2, 2]], dtype=dtype), 2, 2, 1.0)

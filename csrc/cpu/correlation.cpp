@@ -23,9 +23,17 @@ namespace {
 // Multiply-adds below which a parallel chunk is not worth a thread (tiny calls then run inline).
 constexpr int64_t kMinParallelWork = 1 << 15;
 
-// at::parallel_for grain size for tasks of `work_per_task` multiply-adds each.
-int64_t grain_size(int64_t work_per_task) {
-  return std::max<int64_t>(1, kMinParallelWork / std::max<int64_t>(1, work_per_task));
+// at::parallel_for grain size for tasks of `work_per_task` multiply-adds each (a double: the product of the
+// sizes that estimates it may exceed int64 for absurd but valid parameters).
+int64_t grain_size(double work_per_task) {
+  if (work_per_task >= double(kMinParallelWork)) return 1;
+  return kMinParallelWork / std::max<int64_t>(1, static_cast<int64_t>(work_per_task));
+}
+
+// The multiply-adds of one output row (forward) or input row (backward), as a double.
+double row_work(const Geometry& g, int64_t width) {
+  return double(width) * double(g.patch_h) * double(g.patch_w) * double(g.kernel_h) * double(g.kernel_w) *
+         double(g.channels);
 }
 
 // [B, C, H, W] (any strides) -> contiguous [B, H, W, C] buffer.
@@ -39,8 +47,7 @@ void forward_kernel(const scalar_t* in1, const scalar_t* in2, scalar_t* out, int
   const int64_t in_batch = g.height * g.width * g.channels;
   const int64_t out_plane = g.out_h * g.out_w;
   const int64_t out_batch = g.patch_h * g.patch_w * out_plane;
-  const int64_t row_work = g.out_w * g.patch_h * g.patch_w * g.kernel_h * g.kernel_w * g.channels;
-  at::parallel_for(0, batch * g.out_h, grain_size(row_work), [&](int64_t begin, int64_t end) {
+  at::parallel_for(0, batch * g.out_h, grain_size(row_work(g, g.out_w)), [&](int64_t begin, int64_t end) {
     for (int64_t row = begin; row < end; ++row) {
       const int64_t b = row / g.out_h;
       const int64_t h = row % g.out_h;
@@ -67,8 +74,7 @@ void backward_kernel(const scalar_t* grad_out, const scalar_t* in1, const scalar
   const int64_t out_batch = g.patch_h * g.patch_w * g.out_h * g.out_w;
   const int64_t rows = batch * g.height;
   // Tasks [0, rows) fill grad1's rows, tasks [rows, 2*rows) grad2's rows.
-  const int64_t row_work = g.width * g.patch_h * g.patch_w * g.kernel_h * g.kernel_w * g.channels;
-  at::parallel_for(0, 2 * rows, grain_size(row_work), [&](int64_t begin, int64_t end) {
+  at::parallel_for(0, 2 * rows, grain_size(row_work(g, g.width)), [&](int64_t begin, int64_t end) {
     for (int64_t task = begin; task < end; ++task) {
       const bool second = task >= rows;
       const int64_t row = second ? task - rows : task;

@@ -72,7 +72,7 @@ template <typename T>
 struct RoiTables {
   int64_t image = 0;
   bool finite = true;
-  Bin<T> first_bin{};               // bin (0, 0): its area is the area of every bin
+  Bin<T> first_bin{};               // bin (0, 0): its size is the size of every bin
   T X1 = 0, Y1 = 0, X2 = 0, Y2 = 0;  // scaled corners
   AxisTable<T> wy, wx;              // bin weights per bin row / column
   AxisTable<T> hy1, hy2, hx1, hx2;  // hat weights at the bin edges (roi gradients only)
@@ -108,10 +108,10 @@ RoiTables<T> make_tables(const T* rois, int64_t k, int64_t N, double scale, int6
   t.finite = roi_is_finite(t.X1, t.Y1, t.X2, t.Y2);
   if (!t.finite) return t;
   t.first_bin = roi_bin(t.X1, t.Y1, t.X2, t.Y2, 0, 0, ph, pw);
-  if (!(t.first_bin.area > T(0))) return t;
+  if (!bin_pools(t.first_bin)) return t;
   for (int64_t p = 0; p < ph; ++p) {
     const Bin<T> b = roi_bin(t.X1, t.Y1, t.X2, t.Y2, p, 0, ph, pw);
-    t.wy.add(BinWeight<T>{b.y1, b.y2}, H);
+    t.wy.add(y_weight(b), H);
     if (edges) {
       t.hy1.add(HatWeight<T>{b.y1}, H);
       t.hy2.add(HatWeight<T>{b.y2}, H);
@@ -119,7 +119,7 @@ RoiTables<T> make_tables(const T* rois, int64_t k, int64_t N, double scale, int6
   }
   for (int64_t q = 0; q < pw; ++q) {
     const Bin<T> b = roi_bin(t.X1, t.Y1, t.X2, t.Y2, 0, q, ph, pw);
-    t.wx.add(BinWeight<T>{b.x1, b.x2}, W);
+    t.wx.add(x_weight(b), W);
     if (edges) {
       t.hx1.add(HatWeight<T>{b.x1}, W);
       t.hx2.add(HatWeight<T>{b.x2}, W);
@@ -127,6 +127,15 @@ RoiTables<T> make_tables(const T* rois, int64_t k, int64_t N, double scale, int6
   }
   t.wy.finish(H, /*fixed_window=*/false);
   t.wx.finish(W, /*fixed_window=*/true);
+  if (edges) {
+    // rois_grad reads the pixels of the hats at the bin edges from the column window [wx.lo, wx.hi), so they
+    // must lie inside it. axis_support is monotone, so they do; checked once per roi rather than trusted.
+    for (int64_t q = 0; q < pw; ++q)
+      for (const AxisTable<T>* hat : {&t.hx1, &t.hx2})
+        TORCH_INTERNAL_ASSERT(hat->begin[q] == hat->end[q] || (hat->begin[q] >= t.wx.lo && hat->end[q] <= t.wx.hi),
+                              "prroi_pool2d: edge support [", hat->begin[q], ", ", hat->end[q], ") of bin ", q,
+                              " outside the column window [", t.wx.lo, ", ", t.wx.hi, ") of roi ", k);
+  }
   return t;
 }
 
@@ -166,7 +175,7 @@ struct ChannelBlock {
 // compile time, 4/8/12/16, see AxisTable::finish) turns the innermost loops into straight-line vector
 // code; NX = 0 handles any width. `image` points at channel 0 of the roi's image, `out` at out[k, 0, 0, 0].
 template <int NX, typename T>
-void pool_roi(const T* image, const ChannelBlock<T>& b, const RoiTables<T>& t, int64_t ph, int64_t pw, T inv_area,
+void pool_roi(const T* image, const ChannelBlock<T>& b, const RoiTables<T>& t, int64_t ph, int64_t pw,
               std::vector<T>& scratch, T* out) {
   const int64_t nx = NX > 0 ? NX : t.wx.width();
   const int64_t nc = b.c1 - b.c0;
@@ -191,7 +200,7 @@ void pool_roi(const T* image, const ChannelBlock<T>& b, const RoiTables<T>& t, i
         const T* __restrict__ rows = scratch.data() + (c * ph + p) * nx;
         T sum = 0;
         for (int64_t j = jb; j < je; ++j) sum += rows[j] * wx[j];
-        out[((b.c0 + c) * ph + p) * pw + q] = sum * inv_area;
+        out[((b.c0 + c) * ph + p) * pw + q] = sum;
       }
     }
 }
@@ -199,18 +208,18 @@ void pool_roi(const T* image, const ChannelBlock<T>& b, const RoiTables<T>& t, i
 // The adjoint of pool_roi: adds the gradient of one roi's outputs (`g` at g[k, 0, 0, 0]) to the gradient
 // planes of its image (`grad_image` at channel 0) over a block of channels.
 template <int NX, typename T>
-void scatter_roi(T* grad_image, const ChannelBlock<T>& b, const RoiTables<T>& t, int64_t ph, int64_t pw, T inv_area,
-                 const T* g, std::vector<T>& scratch) {
+void scatter_roi(T* grad_image, const ChannelBlock<T>& b, const RoiTables<T>& t, int64_t ph, int64_t pw, const T* g,
+                 std::vector<T>& scratch) {
   const int64_t nx = NX > 0 ? NX : t.wx.width();
   const int64_t nc = b.c1 - b.c0;
-  scratch.assign(static_cast<size_t>(nc * ph * nx), T(0));  // cols[c][p][j] = sum_q g[c][p][q] wx_q[j] / area
+  scratch.assign(static_cast<size_t>(nc * ph * nx), T(0));  // cols[c][p][j] = sum_q g[c][p][q] wx_q[j]
   for (int64_t p = 0; p < ph; ++p)
     for (int64_t q = 0; q < pw; ++q) {
       const T* __restrict__ wx = t.wx.dense_row(q);
       const int64_t jb = NX > 0 ? 0 : t.wx.begin[q] - t.wx.lo;
       const int64_t je = NX > 0 ? nx : t.wx.end[q] - t.wx.lo;
       for (int64_t c = 0; c < nc; ++c) {
-        const T gv = g[((b.c0 + c) * ph + p) * pw + q] * inv_area;
+        const T gv = g[((b.c0 + c) * ph + p) * pw + q];
         T* __restrict__ cols = scratch.data() + (c * ph + p) * nx;
         for (int64_t j = jb; j < je; ++j) cols[j] += gv * wx[j];
       }
@@ -281,13 +290,13 @@ at::Tensor forward_cpu(const at::Tensor& features_in, const at::Tensor& rois_in,
         for (const int64_t k : rois_of_image[n]) {
           const RoiTables<scalar_t>& t = tables[k];
           scalar_t* o = out + k * C * ph * pw;
-          if (!t.finite || !(t.first_bin.area > scalar_t(0))) {
+          if (!t.finite || !bin_pools(t.first_bin)) {
             const scalar_t fill = t.finite ? scalar_t(0) : std::numeric_limits<scalar_t>::quiet_NaN();
             std::fill(o + b.c0 * ph * pw, o + b.c1 * ph * pw, fill);
             continue;
           }
           with_window(t, [&](auto nx) {
-            pool_roi<decltype(nx)::value>(f + n * C * H * W, b, t, ph, pw, scalar_t(1) / t.first_bin.area, scratch, o);
+            pool_roi<decltype(nx)::value>(f + n * C * H * W, b, t, ph, pw, scratch, o);
           });
         }
       }
@@ -312,10 +321,9 @@ void features_grad(const std::vector<RoiTables<T>>& tables, const T* g, int64_t 
       std::fill(grad_image + b.c0 * H * W, grad_image + b.c1 * H * W, T(0));
       for (const int64_t k : rois_of_image[n]) {
         const RoiTables<T>& t = tables[k];
-        if (!t.finite || !(t.first_bin.area > T(0))) continue;
+        if (!t.finite || !bin_pools(t.first_bin)) continue;
         with_window(t, [&](auto nx) {
-          scatter_roi<decltype(nx)::value>(grad_image, b, t, ph, pw, T(1) / t.first_bin.area, g + k * C * ph * pw,
-                                           scratch);
+          scatter_roi<decltype(nx)::value>(grad_image, b, t, ph, pw, g + k * C * ph * pw, scratch);
         });
       }
     }
@@ -334,7 +342,7 @@ void rois_grad(const std::vector<RoiTables<T>>& tables, const T* g, const T* f, 
     std::vector<T> acc(static_cast<size_t>(5 * ph * pw)), rows;
     for (int64_t k = begin; k < end; ++k) {
       const RoiTables<T>& t = tables[k];
-      if (!t.finite || !(t.first_bin.area > T(0))) continue;
+      if (!t.finite || !bin_pools(t.first_bin)) continue;
       const int64_t nx = t.wx.width();
       rows.assign(static_cast<size_t>(3 * ph * nx), T(0));
       T* bin_rows = rows.data();        // [ph][nx], bin weights

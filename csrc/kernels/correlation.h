@@ -23,6 +23,7 @@
 
 #include <ATen/core/Tensor.h>
 #include <c10/util/Exception.h>
+#include <c10/util/safe_numerics.h>
 
 // `#pragma omp simd` lets the host compiler vectorise the channel loops (including float reductions, whose
 // order it may then change); device code and builds without OpenMP ignore it.
@@ -175,9 +176,16 @@ C10_HOST_DEVICE inline void gather_input_grad(acc_t* acc, const scalar_t* grad_o
 
 // ---- host-side argument checks, shared by both backends (clean RuntimeErrors, never a crash) ----
 
+// Largest accepted value of any size parameter (kernel_size, patch_size, stride, padding, dilation_patch): with
+// every parameter at most 2^31 - 1 no displacement ((patch - 1) * dilation < 2^62), position or window sum of
+// the kernels' int64 index arithmetic can overflow for any tensor. The Python face applies the same bound
+// (tracking/ops/correlation.py, MAX_SIZE).
+constexpr int64_t kMaxSize = (int64_t(1) << 31) - 1;
+
 inline int64_t checked_pair_value(c10::IntArrayRef v, const char* name, int64_t index, int64_t minimum) {
   TORCH_CHECK(v.size() == 2, "correlation: `", name, "` must have 2 values (h, w), got ", v.size());
   TORCH_CHECK(v[index] >= minimum, "correlation: `", name, "` must be >= ", minimum, ", got ", v);
+  TORCH_CHECK(v[index] <= kMaxSize, "correlation: `", name, "` must be <= ", kMaxSize, " (2^31 - 1), got ", v);
   return v[index];
 }
 
@@ -216,6 +224,12 @@ inline Geometry make_geometry(const at::Tensor& input1, const at::Tensor& input2
               " with padding ", padding, " is smaller than kernel_size ", kernel_size);
   g.out_h = span_h / g.stride_h + 1;
   g.out_w = span_w / g.stride_w + 1;
+  int64_t numel = input1.size(0);
+  bool overflow = false;
+  for (const int64_t n : {g.patch_h, g.patch_w, g.out_h, g.out_w}) overflow |= c10::mul_overflows(numel, n, &numel);
+  TORCH_CHECK(!overflow, "correlation: the output [B, patchH, patchW, oH, oW] = [", input1.size(0), ", ", g.patch_h,
+              ", ", g.patch_w, ", ", g.out_h, ", ", g.out_w, "] has more elements than int64 can count; reduce ",
+              "patch_size or padding");
   return g;
 }
 

@@ -11,6 +11,7 @@
 // output value is the bilinear combination of the four taps (bilinear_rows).
 //   Padding::Zeros  - taps outside [0, size) get weight 0 (grid_sample padding_mode="zeros").
 //   Padding::Border - the coordinate is clamped to [0, size-1] first (grid_sample padding_mode="border").
+// The coordinates of a finite box are finite, however large the box (source_coordinate does not overflow).
 // A non-finite coordinate (NaN/inf box) gives both taps weight 0: the affected output pixels are 0 and
 // receive no gradient, in both padding modes. Indices are always clamped into [0, size) (after clamping
 // the coordinate in floating point, before any float->int conversion), so memory access is in bounds.
@@ -42,11 +43,17 @@ struct AxisTaps {
 };
 
 // Source index coordinate of output index `out_index` along an axis whose box runs from `start` to
-// `end` (continuous pixel coordinates) and is resampled to `out_size` samples.
+// `end` (continuous pixel coordinates) and is resampled to `out_size` samples:
+//     start + t * (end - start) - 0.5,   t = (out_index + 0.5) / out_size.
+// Never overflows for a finite box: when end - start overflows (|start|, |end| beyond half the dtype's range,
+// opposite signs) the same point is computed as (1 - t) * start + t * end - 0.5, which lies between the
+// box's edges. So a finite box has finite coordinates; a box with a NaN/inf edge has none.
 template <typename acc_t>
 C10_HOST_DEVICE inline acc_t source_coordinate(int64_t out_index, acc_t start, acc_t end, int64_t out_size) {
   const acc_t t = (static_cast<acc_t>(out_index) + acc_t(0.5)) / static_cast<acc_t>(out_size);
-  return start + t * (end - start) - acc_t(0.5);
+  const acc_t extent = end - start;
+  const acc_t x = extent - extent == acc_t(0) ? start + t * extent : (acc_t(1) - t) * start + t * end;
+  return x - acc_t(0.5);
 }
 
 // Taps for source index coordinate `x` on an axis of `in_size` (> 0) pixels.

@@ -3,10 +3,15 @@
 // Conventions. A feature plane F is [H, W]; feature pixel (i, j) sits at continuous coordinate (y=i, x=j)
 // (no half-pixel offset). The map is extended to the plane by bilinear interpolation with F = 0 outside
 // [0, H-1] x [0, W-1], i.e. f(y, x) = sum_ij F[i, j] hat(y - i) hat(x - j), hat(t) = max(0, 1 - |t|).
-// A bin [y1, y2] x [x1, x2] pools the exact integral of f over the bin divided by the bin area:
-//     integral = sum_i sum_j wy(i) F[i, j] wx(j),  wy(i) = HatCdf(y2 - i) - HatCdf(y1 - i)
-// (the bilinear interpolant is separable). A roi (x1, y1, x2, y2), scaled by spatial_scale, is split into
-// pooled_h x pooled_w equal bins; a roi with non-positive width or height pools to 0 everywhere.
+// A bin [y1, y2] x [x1, x2] of size bh x bw pools the exact integral of f over the bin divided by its area:
+//     mean = sum_i sum_j (wy(i) / bh) F[i, j] (wx(j) / bw),  wy(i) = HatCdf(y2 - i) - HatCdf(y1 - i)
+// (the bilinear interpolant is separable). Each axis's weights are divided by that axis's bin size (each
+// normalised weight is at most ~1), so neither the value nor its gradients form an area or its square, and no
+// intermediate under- or overflows for bins however large or tiny. A roi (x1, y1, x2, y2), scaled by
+// spatial_scale, is split into pooled_h x pooled_w equal bins of size bh = max(y2 - y1, 0) / pooled_h,
+// bw = max(x2 - x1, 0) / pooled_w; a roi whose bh or bw is not a positive finite number (non-positive width or
+// height, or an extent beyond the dtype's range) pools to 0 everywhere (bin_pools); one with a NaN/inf
+// coordinate pools to NaN (roi_is_finite).
 #pragma once
 
 #include <ATen/ATen.h>
@@ -51,18 +56,23 @@ C10_HOST_DEVICE inline T bin_weight(T lo, T hi, int64_t i) {
 }
 
 // Pixels [begin, end) of an axis of `size` pixels whose weight for [lo, hi] can be non-zero
-// (lo - 1 < i < hi + 1), clipped to the map. Safe for any finite or non-finite lo/hi: everything is
-// clamped in floating point before conversion, and a non-finite or empty interval gives begin == end.
+// (lo - 1 < i < hi + 1), clipped to the map. Defined for every lo/hi: NaN or reversed bounds give an empty
+// range; otherwise lo and hi (finite, however large, or infinite) are clamped into [-2, size + 1] in floating
+// point, which changes no pixel in [0, size), so the floor/ceil values are small and their conversion to
+// int64 is exact; the result is clipped to [0, size] again as integers (T(size) may round for huge sizes).
+// Monotone in lo and in hi, so the support of a sub-interval (or of the hat at an edge, hat_support) always
+// lies inside the support of the whole interval: the CPU tables rely on this.
 template <typename T>
 C10_HOST_DEVICE inline void axis_support(T lo, T hi, int64_t size, int64_t& begin, int64_t& end) {
   begin = end = 0;
-  if (!(lo <= hi) || !(hi - lo < T(1e30))) return;  // NaN, reversed or infinite
-  T b = ::floor(lo);
-  T e = ::ceil(hi) + T(1);
-  b = b < T(0) ? T(0) : (b > T(size) ? T(size) : b);
-  e = e < T(0) ? T(0) : (e > T(size) ? T(size) : e);
-  begin = static_cast<int64_t>(b);
-  end = static_cast<int64_t>(e);
+  if (!(lo <= hi)) return;  // NaN or reversed
+  const T low = T(-2), high = static_cast<T>(size) + T(1);
+  lo = lo < low ? low : (lo > high ? high : lo);
+  hi = hi < low ? low : (hi > high ? high : hi);
+  const int64_t b = static_cast<int64_t>(::floor(lo));
+  const int64_t e = static_cast<int64_t>(::ceil(hi)) + 1;
+  begin = b < 0 ? 0 : (b > size ? size : b);
+  end = e < 0 ? 0 : (e > size ? size : e);
 }
 
 // The same support for the hat function centred at t: pixels floor(t) and floor(t) + 1, clipped.
@@ -74,9 +84,9 @@ C10_HOST_DEVICE inline void hat_support(T t, int64_t size, int64_t& begin, int64
 // Weight functors along one axis, so one separable summation serves the bin integral and its
 // derivatives with respect to the bin edges.
 template <typename T>
-struct BinWeight {  // integral of the hat over [lo, hi]
-  T lo, hi;
-  C10_HOST_DEVICE T operator()(int64_t i) const { return bin_weight(lo, hi, i); }
+struct BinWeight {  // integral of the hat over [lo, hi] divided by the bin size (normalised weight)
+  T lo, hi, size;
+  C10_HOST_DEVICE T operator()(int64_t i) const { return bin_weight(lo, hi, i) / size; }
   C10_HOST_DEVICE void support(int64_t size, int64_t& b, int64_t& e) const { axis_support(lo, hi, size, b, e); }
 };
 
@@ -121,7 +131,7 @@ C10_HOST_DEVICE inline Acc separable_sum(const T* plane, int64_t H, int64_t W, c
 template <typename T>
 struct Bin {
   T y1, x1, y2, x2;  // bin edges in feature coordinates
-  T area;            // (y2 - y1) * (x2 - x1); 0 for a degenerate roi
+  T h, w;            // bin size bh, bw (the same for every bin of a roi; y2 - y1 may differ by rounding)
 };
 
 template <typename T>
@@ -135,8 +145,17 @@ C10_HOST_DEVICE inline Bin<T> roi_bin(T X1, T Y1, T X2, T Y2, int64_t p, int64_t
   b.y2 = b.y1 + bin_h;
   b.x1 = X1 + T(q) * bin_w;
   b.x2 = b.x1 + bin_w;
-  b.area = bin_h * bin_w;
+  b.h = bin_h;
+  b.w = bin_w;
   return b;
+}
+
+// Whether the bins of a roi pool: their height and width (the same for every bin) must be positive finite
+// numbers in the accumulation type. A roi with x2 <= x1 or y2 <= y1 (size 0) and one whose x2 - x1 or y2 - y1
+// overflows the dtype (size inf, bin edges NaN) pools to 0 with zero gradients.
+template <typename T>
+C10_HOST_DEVICE inline bool bin_pools(const Bin<T>& b) {
+  return b.h > T(0) && b.w > T(0) && b.h - b.h == T(0) && b.w - b.w == T(0);
 }
 
 // True when every roi coordinate is finite (a non-finite roi pools to NaN and gets zero gradients).
@@ -146,18 +165,31 @@ C10_HOST_DEVICE inline bool roi_is_finite(T X1, T Y1, T X2, T Y2) {
   return X1 - X1 == T(0) && Y1 - Y1 == T(0) && X2 - X2 == T(0) && Y2 - Y2 == T(0);
 }
 
-// Pooled value of one bin of one plane: integral / area, 0 for a zero-area bin.
+// The normalised weights of a bin along y and x.
+template <typename T>
+C10_HOST_DEVICE inline BinWeight<T> y_weight(const Bin<T>& b) {
+  return BinWeight<T>{b.y1, b.y2, b.h};
+}
+
+template <typename T>
+C10_HOST_DEVICE inline BinWeight<T> x_weight(const Bin<T>& b) {
+  return BinWeight<T>{b.x1, b.x2, b.w};
+}
+
+// Pooled value of one bin of one plane (the mean of the map over the bin), 0 for a bin that does not pool.
 template <typename Acc, typename T>
 C10_HOST_DEVICE inline Acc bin_value(const T* plane, int64_t H, int64_t W, const Bin<Acc>& b) {
-  if (!(b.area > Acc(0))) return Acc(0);
-  return separable_sum<Acc>(plane, H, W, BinWeight<Acc>{b.y1, b.y2}, BinWeight<Acc>{b.x1, b.x2}) / b.area;
+  if (!bin_pools(b)) return Acc(0);
+  return separable_sum<Acc>(plane, H, W, y_weight(b), x_weight(b));
 }
 
 // Gradient of sum_{c} g_c * out_c(bin) w.r.t. the bin edges, from channel-accumulated quantities:
-//   gy1 = sum_c g_c * int_x f_c(y1, x) dx, gy2, gx1, gx2 likewise (edge integrals, see bin_edge_integrals)
+//   gy1 = sum_c g_c * (int_x f_c(y1, x) dx) / bw, gy2, gx1 (/ bh), gx2 likewise (normalised edge integrals,
+//         see bin_edge_integrals)
 //   go  = sum_c g_c * out_c.
-// With out = I / A, A = (y2 - y1)(x2 - x1):  d out / d y2 = (dI/dy2) / A - out / (y2 - y1), and
-// dI/dy2 = +edge integral at y2, dI/dy1 = -edge integral at y1 (same for x).
+// With out = I / (bh bw) and dI/dy2 = +edge integral at y2, dI/dy1 = -edge integral at y1 (same for x):
+//   d out / d y2 = (gy2 - go) / bh,  d out / d y1 = (go - gy1) / bh   (bh = y2 - y1 for the derivative).
+// One division by the bin size: no intermediate is larger than the result or than the normalised integrals.
 template <typename Acc>
 struct EdgeGrads {
   Acc y1, x1, y2, x2;
@@ -166,17 +198,16 @@ struct EdgeGrads {
 template <typename Acc>
 C10_HOST_DEVICE inline EdgeGrads<Acc> bin_edge_grads(const Bin<Acc>& b, Acc gy1, Acc gy2, Acc gx1, Acc gx2, Acc go) {
   EdgeGrads<Acc> d{Acc(0), Acc(0), Acc(0), Acc(0)};
-  if (!(b.area > Acc(0))) return d;
-  const Acc h = b.y2 - b.y1, w = b.x2 - b.x1;
-  d.y2 = gy2 / b.area - go / h;
-  d.y1 = -gy1 / b.area + go / h;
-  d.x2 = gx2 / b.area - go / w;
-  d.x1 = -gx1 / b.area + go / w;
+  if (!bin_pools(b)) return d;
+  d.y2 = (gy2 - go) / b.h;
+  d.y1 = (go - gy1) / b.h;
+  d.x2 = (gx2 - go) / b.w;
+  d.x1 = (go - gx1) / b.w;
   return d;
 }
 
-// Edge integrals of one plane for one bin: int f(y1, x) dx over [x1, x2] (weights hy1 x wx), the same at
-// y2, and int f(y, x1) dy over [y1, y2] (wy x hx1), the same at x2.
+// Normalised edge integrals of one plane for one bin: int f(y1, x) dx over [x1, x2] / bw (weights hy1 x wx,
+// wx normalised), the same at y2, and int f(y, x1) dy over [y1, y2] / bh (wy x hx1), the same at x2.
 template <typename Acc, typename T, typename BW, typename HW>
 C10_HOST_DEVICE inline void bin_edge_integrals(const T* plane, int64_t H, int64_t W, const BW& wy, const BW& wx,
                                                const HW& hy1, const HW& hy2, const HW& hx1, const HW& hx2,
@@ -271,9 +302,9 @@ C10_HOST_DEVICE inline void features_grad_element(int64_t idx, const scalar_t* g
   const RoiView<scalar_t, acc_t> r(rois, k, scale, s.N);
   if (!r.finite()) return;
   const Bin<acc_t> b = roi_bin(r.X1, r.Y1, r.X2, r.Y2, p, q, s.ph, s.pw);
-  if (!(b.area > acc_t(0))) return;
-  separable_scatter<acc_t>(grad_features + (r.image * s.C + c) * s.H * s.W, s.H, s.W, BinWeight<acc_t>{b.y1, b.y2},
-                           BinWeight<acc_t>{b.x1, b.x2}, g / b.area, add);
+  if (!bin_pools(b)) return;
+  separable_scatter<acc_t>(grad_features + (r.image * s.C + c) * s.H * s.W, s.H, s.W, y_weight(b), x_weight(b), g,
+                           add);
 }
 
 // Adds the gradient w.r.t. roi k's coordinates of bin (p, q), summed over channels (idx over K * ph * pw),
@@ -286,8 +317,8 @@ C10_HOST_DEVICE inline void rois_grad_element(int64_t idx, const scalar_t* grad,
   const RoiView<scalar_t, acc_t> r(rois, k, scale, s.N);
   if (!r.finite()) return;
   const Bin<acc_t> b = roi_bin(r.X1, r.Y1, r.X2, r.Y2, p, q, s.ph, s.pw);
-  if (!(b.area > acc_t(0))) return;
-  const BinWeight<acc_t> wy{b.y1, b.y2}, wx{b.x1, b.x2};
+  if (!bin_pools(b)) return;
+  const BinWeight<acc_t> wy = y_weight(b), wx = x_weight(b);
   const HatWeight<acc_t> hy1{b.y1}, hy2{b.y2}, hx1{b.x1}, hx2{b.x2};
   acc_t gy1 = 0, gy2 = 0, gx1 = 0, gx2 = 0, go = 0;
   for (int64_t c = 0; c < s.C; ++c) {

@@ -72,14 +72,26 @@ def value_checks_enabled(device: torch.device | str) -> bool:
     return debug_checks_enabled()
 
 
+# The dtypes the ops take: the CPU kernels (and, for one behaviour everywhere, the references on the CPU) take
+# float32 and float64; the CUDA kernels also float16 and bfloat16 (accumulating in float32). Other devices
+# (meta, used for tracing) are checked like CUDA.
+CPU_DTYPES = (torch.float32, torch.float64)
+ACCELERATOR_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
 def check_floating(op: str, **tensors: torch.Tensor) -> None:
-    """All tensors are floating point, of one dtype and on one device."""
+    """All tensors are floating point of a dtype the ops support on their device (``CPU_DTYPES`` on the CPU,
+    ``ACCELERATOR_DTYPES`` elsewhere; TypeError), of one dtype and on one device."""
     names = list(tensors)
     for name, t in tensors.items():
         if not isinstance(t, torch.Tensor):
             raise TypeError(f"{op}: `{name}` must be a torch.Tensor, got {type(t).__name__}")
         if not t.is_floating_point():
             raise TypeError(f"{op}: `{name}` must be a floating-point tensor, got dtype {t.dtype}")
+        if t.dtype not in (CPU_DTYPES if t.device.type == "cpu" else ACCELERATOR_DTYPES):
+            raise TypeError(f"{op}: `{name}` has dtype {t.dtype}, which the op does not support on "
+                            f"{t.device.type}: it takes float32 or float64 on the CPU, also float16 or bfloat16 "
+                            "on CUDA")
     first = tensors[names[0]]
     for name in names[1:]:
         t = tensors[name]
@@ -107,8 +119,9 @@ def check_positive(op: str, **values: int) -> None:
             raise ValueError(f"{op}: `{name}` must be > 0, got {v}")
 
 
-def pair(op: str, name: str, value: int | Sequence[int], minimum: int = 1) -> tuple[int, int]:
-    """``value`` as an (h, w) pair of ints >= ``minimum``."""
+def pair(op: str, name: str, value: int | Sequence[int], minimum: int = 1,
+         maximum: int | None = None) -> tuple[int, int]:
+    """``value`` as an (h, w) pair of ints >= ``minimum`` (and <= ``maximum`` when given)."""
     if isinstance(value, int) and not isinstance(value, bool):
         h = w = value
     else:
@@ -121,6 +134,8 @@ def pair(op: str, name: str, value: int | Sequence[int], minimum: int = 1) -> tu
             raise TypeError(f"{op}: `{name}` must be an int or a pair of ints, got {value!r}")
         if v < minimum:
             raise ValueError(f"{op}: `{name}` must be >= {minimum}, got {value!r}")
+        if maximum is not None and v > maximum:
+            raise ValueError(f"{op}: `{name}` must be <= {maximum}, got {value!r}")
     return h, w
 
 

@@ -8,6 +8,7 @@ its autograd formula once ``tracking._C`` is loaded.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,6 +21,12 @@ from ._extension import load_extension, warn_reference_fallback
 
 _OP = "correlation"
 IntPair = int | Sequence[int]
+
+# Largest value of any size parameter (as in csrc/kernels/correlation.h, kMaxSize): up to it, no displacement
+# ((patch - 1) * dilation < 2**62), position or window sum of the kernels' int64 index arithmetic can overflow.
+# Larger values cannot be meaningful for any tensor and are rejected with a ValueError naming the argument.
+MAX_SIZE = 2**31 - 1
+_INT64_MAX = 2**63 - 1
 
 
 def _output_size(size: Any, kernel: int, stride: int, pad: int) -> Any:
@@ -38,6 +45,9 @@ def correlation(input1: torch.Tensor, input2: torch.Tensor, kernel_size: IntPair
         stride: (dH, dW) step between output positions in input1, >= 1.
         padding: (padH, padW) implicit zero padding of both inputs, >= 0.
         dilation_patch: (dpH, dpW) step between successive displacements, >= 1.
+        Every size is at most ``MAX_SIZE`` = 2**31 - 1 (larger ones would overflow the kernels' int64 index
+        arithmetic), and the output must have fewer than 2**63 elements.
+        Dtypes: float32 and float64 on the CPU, also float16 and bfloat16 on CUDA.
 
     Returns:
         [B, patchH, patchW, oH, oW] with oH = (H + 2*padH - kH) // dH + 1 (likewise oW)::
@@ -52,8 +62,10 @@ def correlation(input1: torch.Tensor, input2: torch.Tensor, kernel_size: IntPair
         ((patch - 1) // 2) is the zero displacement.
 
     Raises:
-        TypeError: non-tensor or non-floating inputs, dtype mismatch, non-int sizes.
-        ValueError: wrong shapes, device mismatch, out-of-range sizes, empty output.
+        TypeError: non-tensor or non-floating inputs, an unsupported dtype (float16/bfloat16 on the CPU),
+            dtype mismatch, non-int sizes.
+        ValueError: wrong shapes, device mismatch, out-of-range sizes (each naming the argument), empty output,
+            an output with 2**63 or more elements.
     """
     check_floating(_OP, input1=input1, input2=input2)
     check_shape(_OP, "input1", input1, "B,C,H,W")
@@ -61,17 +73,21 @@ def correlation(input1: torch.Tensor, input2: torch.Tensor, kernel_size: IntPair
     if input1.shape != input2.shape:
         raise ValueError(f"{_OP}: `input1` and `input2` must have the same shape, got {list(input1.shape)} and "
                          f"{list(input2.shape)}")
-    kernel = pair(_OP, "kernel_size", kernel_size, 1)
-    patch = pair(_OP, "patch_size", patch_size, 1)
-    step = pair(_OP, "stride", stride, 1)
-    pad = pair(_OP, "padding", padding, 0)
-    dilation = pair(_OP, "dilation_patch", dilation_patch, 1)
+    kernel = pair(_OP, "kernel_size", kernel_size, 1, MAX_SIZE)
+    patch = pair(_OP, "patch_size", patch_size, 1, MAX_SIZE)
+    step = pair(_OP, "stride", stride, 1, MAX_SIZE)
+    pad = pair(_OP, "padding", padding, 0, MAX_SIZE)
+    dilation = pair(_OP, "dilation_patch", dilation_patch, 1, MAX_SIZE)
     height, width = input1.shape[-2:]
     out_h = _output_size(height, kernel[0], step[0], pad[0])
     out_w = _output_size(width, kernel[1], step[1], pad[1])
     if out_h <= 0 or out_w <= 0:
         raise ValueError(f"{_OP}: output size must be > 0, got {out_h}x{out_w} for input {height}x{width}, "
                          f"kernel_size {kernel}, stride {step}, padding {pad}")
+    out_shape = (input1.shape[0], patch[0], patch[1], out_h, out_w)
+    if math.prod(out_shape) > _INT64_MAX:
+        raise ValueError(f"{_OP}: the output {list(out_shape)} would have more elements than int64 can count; "
+                         "reduce `patch_size` or `padding`")
     if load_extension():
         return torch.ops.tracking.correlation(input1, input2, list(kernel), list(patch), list(step), list(pad),
                                               list(dilation))

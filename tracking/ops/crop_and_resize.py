@@ -46,8 +46,13 @@ def crop_and_resize(images: torch.Tensor, boxes: torch.Tensor, output_size: int 
     (grid_sample padding_mode="zeros"). ``padding="border"``: x and y are clamped to [0, W-1] and
     [0, H-1] before interpolation (grid_sample padding_mode="border"), i.e. border replication.
     Boxes with x2 < x1 (or y2 < y1) give a mirrored crop; a zero-size box samples one point repeatedly.
-    Output pixels whose x or y is not finite (a box with a NaN or inf coordinate) are 0 and receive no
-    gradient, in both padding modes. Gradients flow to ``images`` only, not to ``boxes``.
+    x and y are computed in the dtype of the boxes without intermediate overflow: where x2 - x1 (or
+    y2 - y1) overflows (a finite box wider than the dtype's range, e.g. x1 = -3e38, x2 = 3e38 in float32),
+    they are computed as the equivalent ``(1 - t) * x1 + t * x2 - 0.5``, t = (q + 0.5) / out_w, so every
+    finite box has finite sample positions, sampled as above (far outside: 0 with zero padding, the border
+    pixel with border padding). Output pixels whose x or y is not finite (a box with a NaN or inf
+    coordinate) are 0 and receive no gradient, in both padding modes. Gradients flow to ``images`` only, not
+    to ``boxes``. Supported dtypes: float32 and float64 on the CPU, also float16 and bfloat16 on CUDA.
 
     Validation: shapes, dtypes, devices, sizes and ``padding`` are always checked. The batch indices
     ``boxes[:, 0]`` (whole numbers in [0, N)) are checked once per call, with one host sync, for CPU tensors
@@ -58,7 +63,8 @@ def crop_and_resize(images: torch.Tensor, boxes: torch.Tensor, output_size: int 
     backward) raise RuntimeError on a bad index. See ``tracking.ops._checks``.
 
     Raises:
-        ValueError / TypeError: bad shapes, sizes, dtypes or padding; bad batch indices where they are checked.
+        ValueError / TypeError: bad shapes, sizes, dtypes (incl. float16/bfloat16 on the CPU) or padding; bad
+            batch indices where they are checked.
     """
     out_h, out_w = _checks.pair(_OP, "output_size", output_size)
     _checks.check_floating(_OP, images=images, boxes=boxes)

@@ -35,8 +35,16 @@ def prroi_pool2d(features: torch.Tensor, rois: torch.Tensor, pooled_height: int,
 
     Returns:
         [K, C, pooled_height, pooled_width]: bin (p, q) of roi k is the integral of the interpolated map
-        over the bin divided by the bin area. A roi with x2 <= x1 or y2 <= y1 pools to 0 (zero gradient);
-        one with a non-finite coordinate pools to NaN (zero gradient).
+        over the bin divided by the bin area. The scaled corners, the bin size bh = max(y2 - y1, 0) / ph,
+        bw = max(x2 - x1, 0) / pw and the bin edges y1 + p * bh, x1 + q * bw are computed in the dtype of the
+        rois. A roi pools to 0 with zero gradient unless bh and bw are positive finite numbers: x2 <= x1 or
+        y2 <= y1, or an x2 - x1 / y2 - y1 beyond the dtype's range (e.g. x1 = -3e38, x2 = 3e38 in float32).
+        Any other finite roi, however large, tiny or far outside the map, pools its mean, computed as
+        sum_ij (wy_i / bh) F_ij (wx_j / bw) with each axis's weights divided by its bin size, so that no
+        bin area (or, in the gradient, its square) under- or overflows. (A bin narrower than the spacing of
+        the dtype at its position has edges that round together: its weights, hence its output, are 0.)
+        A roi with a non-finite coordinate (after scaling) pools to NaN (zero gradient).
+        Dtypes: float32 and float64 on the CPU, also float16 and bfloat16 on CUDA.
 
     Validation: shapes, dtypes, devices and sizes are always checked. The batch indices ``rois[:, 0]`` (whole
     numbers in [0, N)) are checked once per call, with one host sync, for CPU tensors always and on the
@@ -47,7 +55,8 @@ def prroi_pool2d(features: torch.Tensor, rois: torch.Tensor, pooled_height: int,
     ``tracking.ops._checks``.
 
     Raises:
-        ValueError / TypeError: bad shapes, sizes or dtypes; bad batch indices where they are checked.
+        ValueError / TypeError: bad shapes, sizes or dtypes (incl. float16/bfloat16 on the CPU); bad batch
+            indices where they are checked.
     """
     _checks.check_floating(_OP, features=features, rois=rois)
     _checks.check_shape(_OP, "features", features, "N,C,H,W")

@@ -6,9 +6,12 @@ Semantics (every pair is (h, w); see ``tracking.ops.correlation`` for the full d
     du = (ph - (patchH - 1) // 2) * dpH, dv = (pw - (patchW - 1) // 2) * dpW,
     terms with either position outside the image are dropped (zero padding).
 
-Computed as: for each displacement, the channel sum of ``in1 * shift(in2)`` (a [B, H, W] map, zero where
-the shifted position falls outside), then a box filter of size kernel_size with the given stride and zero
-padding over that map (a conv2d with a ones kernel). Differentiable by autograd; no argument validation.
+Computed as: for each displacement, the channel sum of ``in1 * in2`` over the rows and columns where both
+positions lie inside the image (a [B, H, W] map, zero elsewhere: the dropped terms are never multiplied, so
+a NaN/inf input pixel reaches exactly the outputs whose terms read it, as in the compiled kernels), then a
+box filter of size kernel_size with the given stride over that map zero-padded by ``padding`` (a sum of
+kH * kW strided slices, exact and backend-independent). Differentiable by autograd; no argument
+validation (the public ``tracking.ops.correlation`` bounds the sizes).
 """
 
 from __future__ import annotations
@@ -31,6 +34,23 @@ def _displacements(patch: int, dilation: int) -> list[int]:
     return [(p - (patch - 1) // 2) * dilation for p in range(patch)]
 
 
+def _overlap(displacement: int, size: int) -> tuple[int, int]:
+    """Indices [lo, hi) with both i and i + displacement in [0, size); (0, 0) when there are none."""
+    lo, hi = max(0, -displacement), min(size, size - displacement)
+    return (lo, hi) if hi > lo else (0, 0)
+
+
+def _product_map(input1: torch.Tensor, input2: torch.Tensor, du: int, dv: int) -> torch.Tensor:
+    """[B, H, W]: sum_c input1[:, c, y, x] * input2[:, c, y + du, x + dv] where both positions are inside
+    the image, 0 elsewhere: the channel sum over the overlap, zero-padded to H x W. An empty overlap gives
+    empty slices (start == stop), which stay part of the autograd graph."""
+    height, width = input1.shape[-2:]
+    y0, y1 = _overlap(du, height)
+    x0, x1 = _overlap(dv, width)
+    prod = (input1[:, :, y0:y1, x0:x1] * input2[:, :, y0 + du:y1 + du, x0 + dv:x1 + dv]).sum(1)
+    return F.pad(prod, (x0, width - x1, y0, height - y1))
+
+
 def correlation(input1: torch.Tensor, input2: torch.Tensor, kernel_size: int | Sequence[int],
                 patch_size: int | Sequence[int], stride: int | Sequence[int], padding: int | Sequence[int],
                 dilation_patch: int | Sequence[int]) -> torch.Tensor:
@@ -44,16 +64,14 @@ def correlation(input1: torch.Tensor, input2: torch.Tensor, kernel_size: int | S
     pad_h, pad_w = _as_pair(padding)
     dil_h, dil_w = _as_pair(dilation_patch)
     batch, _, height, width = input1.shape
-    dus = _displacements(patch_h, dil_h)
-    dvs = _displacements(patch_w, dil_w)
-    # Zero-pad input2 by the largest displacement so every shift is a plain slice.
-    mh = max(abs(d) for d in dus)
-    mw = max(abs(d) for d in dvs)
-    padded2 = F.pad(input2, (mw, mw, mh, mh))
-    maps = [(input1 * padded2[:, :, mh + du:mh + du + height, mw + dv:mw + dv + width]).sum(1)
-            for du in dus for dv in dvs]
-    prod = torch.stack(maps, 1)  # [B, patchH*patchW, H, W]
-    if (kh, kw, sh, sw, pad_h, pad_w) != (1, 1, 1, 1, 0, 0):
-        ones = prod.new_ones(1, 1, kh, kw)
-        prod = F.conv2d(prod.reshape(-1, 1, height, width), ones, stride=(sh, sw), padding=(pad_h, pad_w))
-    return prod.reshape(batch, patch_h, patch_w, prod.shape[-2], prod.shape[-1])
+    out_h = (height + 2 * pad_h - kh) // sh + 1
+    out_w = (width + 2 * pad_w - kw) // sw + 1
+    maps = [_product_map(input1, input2, du, dv)
+            for du in _displacements(patch_h, dil_h) for dv in _displacements(patch_w, dil_w)]
+    prod = F.pad(torch.stack(maps, 1), (pad_w, pad_w, pad_h, pad_h))  # [B, patchH*patchW, H + 2padH, W + 2padW]
+    out = None
+    for i in range(kh):
+        for j in range(kw):
+            window = prod[:, :, i:i + (out_h - 1) * sh + 1:sh, j:j + (out_w - 1) * sw + 1:sw]
+            out = window if out is None else out + window
+    return out.reshape(batch, patch_h, patch_w, out_h, out_w)
