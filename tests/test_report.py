@@ -152,7 +152,7 @@ def test_cli_reads_bom_and_utf16_files_and_rejects_undecodable_ones(tmp_path, ca
     (tmp_path / "latin1.txt").write_bytes("10,10,20,20\n\u00e9\n".encode("latin-1"))
     assert main(["--score", str(tmp_path / "latin1.txt"), "--gt", str(tmp_path / "gt.txt")]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "latin1.txt: not valid UTF-8 text" in err
+    assert err.count("\n") == 1 and "latin1.txt, line 2: not valid UTF-8 text" in err
 
 
 def _otb_layout(root, names, rng):

@@ -103,17 +103,23 @@ DIES_IN_WORKERS = DiesInWorkers()
 
 class ExitWhileAnotherRuns(StaticTracker):
     """Every sequence notes its start in $SYNC/<sequence index>-<pid>; b waits until another sequence is running,
-    then os._exit(1)s; the others take 0.3 s per frame (so that they are in flight when b's worker dies)."""
+    then os._exit(1)s; the others take 0.3 s per frame (so that they are in flight when b's worker dies). The
+    first run of a also waits until b has started: otherwise, with one worker still starting up, the other could
+    finish a before b begins and a would not be in flight when b's worker dies."""
 
     def initialize(self, frame, box):
         super().initialize(frame, box)
         self.dies = box[2] == WIDE
-        open(os.path.join(os.environ["SYNC"], f"{int(frame[0, 0, 0]) - 90}-{os.getpid()}"), "w").close()
+        self.index = int(frame[0, 0, 0]) - 90
+        open(os.path.join(os.environ["SYNC"], f"{self.index}-{os.getpid()}"), "w").close()
 
     def track(self, frame):
+        sync = os.environ["SYNC"]
         if self.dies:
-            _wait_for(lambda: any(not f.startswith("1-") for f in os.listdir(os.environ["SYNC"])), 30, "a")
+            _wait_for(lambda: any(not f.startswith("1-") for f in os.listdir(sync)), 30, "a")
             os._exit(1)
+        if self.index == 0:
+            _wait_for(lambda: any(f.startswith("1-") for f in os.listdir(sync)), 30, "b")
         time.sleep(0.3)
         return super().track(frame)
 
@@ -211,7 +217,7 @@ def test_the_sequence_in_flight_beside_a_dying_one_is_rerun_once_alone(tmp_path)
                                               "ExitWhileAnotherRuns", "2"], SYNC=str(sync)))
     assert rc == 1 and "4 done, 0 skipped, 1 failed" in stdout and "FAILED b:" in stdout, stderr[-3000:]
     warning = next(line for line in stderr.splitlines() if "a worker process died" in line)
-    assert sorted(warning.split(" while running ")[1].split(":")[0].split(", ")) == ["a", "b"]
+    assert sorted(warning.split(" while running ")[1].split(":")[0].split(", ")) == ["a", "b"], warning
     starts = [f.split("-")[0] for f in os.listdir(sync)]
     assert sorted(starts) == ["0", "0", "1", "1", "2", "3", "4"]           # a and b twice, the others once
     for name in ("a", "c", "d", "e"):

@@ -64,6 +64,22 @@ def _processes(ex: ProcessPoolExecutor) -> list:
     return list((getattr(ex, "_processes", None) or {}).values())
 
 
+def _submit(ex: ProcessPoolExecutor, fn: Callable[[Any], Any], task: Any) -> Future:
+    """``ex.submit(fn, task)``, then wake the executor's manager thread once more.
+
+    CPython (3.11-3.13) wakes the manager thread *before* it spawns the worker a submit adds, so the thread can
+    go back to waiting on the sentinels of the workers that existed before: the death of the new worker is
+    then noticed only when some other task returns (a sibling running for hours would delay it for hours).
+    The second wake-up makes the thread re-read the worker list (measured: a death noticed at once instead
+    of when the sibling finished).
+    """
+    future = ex.submit(fn, task)
+    wakeup = getattr(ex, "_executor_manager_thread_wakeup", None)
+    if wakeup is not None:
+        wakeup.wakeup()
+    return future
+
+
 def _stop(ex: ProcessPoolExecutor, kill: bool) -> None:
     """Shut ``ex`` down; ``kill``: SIGKILL its workers first (they may be in the middle of a long task)."""
     if kill:
@@ -135,7 +151,7 @@ def _run_all(fn, tasks, workers, initializer, on_break):
             while queue or in_flight:
                 while queue and not suspects and len(in_flight) < workers:
                     try:
-                        in_flight[ex.submit(fn, queue[0])] = queue[0]
+                        in_flight[_submit(ex, fn, queue[0])] = queue[0]
                     except BrokenProcessPool:
                         break  # the tasks in flight (if any) are about to fail with BrokenProcessPool
                     queue.popleft()
@@ -168,7 +184,7 @@ def _run_alone(fn: Callable[[Any], Any], tasks: list, initializer: Callable[[], 
         for task in tasks:
             ex = _start(1, initializer)
             pools.append(ex)
-            f = ex.submit(fn, task)
+            f = _submit(ex, fn, task)
             futures[f] = (task, ex, {p.pid: p for p in _processes(ex)})
         pending = set(futures)
         while pending:
