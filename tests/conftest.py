@@ -12,6 +12,17 @@ from tracking.ops import extension_available, extension_unavailable_reason
 requires_extension = pytest.mark.skipif(
     not extension_available(), reason=f"tracking._C not in use: {extension_unavailable_reason()}")
 
+def _dali_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("nvidia.dali") is not None
+
+
+# Tests of the DALI backend skip when the optional package is not installed; LOADER_BACKENDS parametrises a
+# test over both loader backends.
+requires_dali = pytest.mark.skipif(not _dali_available(), reason="nvidia-dali is not installed")
+LOADER_BACKENDS = ["opencv", pytest.param("dali", marks=requires_dali)]
+
 # Real data nobody here made (../shared/data beside the checkout, as in CI); tests using it skip when absent.
 SHARED_DATA = os.environ.get("TRACKING_SHARED_DATA") or os.path.normpath(
     os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data"))

@@ -14,7 +14,7 @@ import struct
 import numpy as np
 import pytest
 import torch
-from conftest import SHARED_SEQUENCES
+from conftest import LOADER_BACKENDS, SHARED_SEQUENCES
 
 import loaders.dali_host
 from loaders.config import LoaderConfig
@@ -33,15 +33,7 @@ PROCESSING = ProcessingConfig(output_size=64, label_feature_size=4, grayscale_pr
 DAMAGED = {3: "cut", 8: "scrambled", 15: "cut", 21: "scrambled"}  # frame index -> damage
 
 
-def _dali_missing() -> bool:
-    try:
-        import nvidia.dali  # noqa: F401
-    except ImportError:
-        return True
-    return False
-
-
-BACKENDS = ["opencv", pytest.param("dali", marks=pytest.mark.skipif(_dali_missing(), reason="no DALI"))]
+BACKENDS = LOADER_BACKENDS
 
 
 @pytest.fixture(scope="module")

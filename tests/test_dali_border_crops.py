@@ -16,6 +16,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from conftest import requires_dali
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -49,15 +50,7 @@ TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(TESTS_DIR)
 
 
-def _dali_missing() -> bool:
-    try:
-        import nvidia.dali  # noqa: F401
-    except ImportError:
-        return True
-    return False
-
-
-needs_dali = pytest.mark.skipif(_dali_missing(), reason="no DALI")
+needs_dali = requires_dali
 
 
 @dataclasses.dataclass(frozen=True)

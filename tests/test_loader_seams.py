@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+from conftest import LOADER_BACKENDS
 import torch
 
 from loaders import Loader, LoaderConfig, build_loader
@@ -21,15 +22,7 @@ SPEC = SyntheticSpec(num_sequences=3, num_frames=30, width=160, height=96)
 SMALL = ProcessingConfig(output_size=64, label_feature_size=4, grayscale_prob=0.5, num_proposals=4)
 
 
-def _dali_missing() -> bool:
-    try:
-        import nvidia.dali  # noqa: F401
-    except ImportError:
-        return True
-    return False
-
-
-BACKEND_PARAMS = ["opencv", pytest.param("dali", marks=pytest.mark.skipif(_dali_missing(), reason="no DALI"))]
+BACKEND_PARAMS = LOADER_BACKENDS
 
 
 @pytest.fixture(scope="module")
