@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -35,6 +34,7 @@ if _HERE not in sys.path:
     sys.path.insert(0, _HERE)  # harness/, also when this file is imported by path
 
 from harness import cli, machine  # noqa: E402
+from harness.timing import measure  # noqa: E402
 
 
 @dataclass
@@ -122,19 +122,6 @@ def build_cases(with_torchvision: bool) -> list[Case]:
         Case("correlation", "1x512x18x18 pairs, kernel 1, patch 19 (KYS)", make_corr, corr_impls,
              ("input1", "input2")),
     ]
-
-
-def measure(fn: Callable[[], object], repeats: int, budget_s: float) -> dict:
-    """Median/min wall time of `fn` over up to `repeats` runs after one warm-up (fewer, at least 3, when a
-    run is so slow that `repeats` would exceed `budget_s`)."""
-    fn()
-    times: list[float] = []
-    start = time.perf_counter()
-    while len(times) < repeats and (len(times) < 3 or time.perf_counter() - start < budget_s):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return {"median_ms": statistics.median(times) * 1e3, "min_ms": min(times) * 1e3, "runs": len(times)}
 
 
 def time_case(case: Case, repeats: int, budget_s: float, seed: int) -> list[dict]:

@@ -1,5 +1,6 @@
 """The timing harness: configurations (rows) run in interleaved passes, each under a MemoryMonitor, summarised
-by their medians; timing one loader pass (untimed warm-up batches, then timed ones).
+by their medians; timing one loader pass (untimed warm-up batches, then timed ones); timing a callable
+(:func:`measure`: kernels.py, model_speed.py).
 
 Passes are interleaved round-robin over the configurations of a section (pass r of every configuration before
 pass r + 1), so that load changes on a shared machine hit all of them.
@@ -114,3 +115,16 @@ def close_iterator(iterator) -> None:
         from loaders.private_api import shutdown_dataloader_workers
 
         shutdown_dataloader_workers(iterator)
+
+
+def measure(fn: Callable[[], object], repeats: int, budget_s: float) -> dict:
+    """Median/min wall time of `fn` over up to `repeats` runs after one warm-up (fewer, at least 3, when a
+    run is so slow that `repeats` would exceed `budget_s`)."""
+    fn()
+    times: list[float] = []
+    start = time.perf_counter()
+    while len(times) < repeats and (len(times) < 3 or time.perf_counter() - start < budget_s):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return {"median_ms": statistics.median(times) * 1e3, "min_ms": min(times) * 1e3, "runs": len(times)}
