@@ -1,63 +1,16 @@
 """Classification-feature extractors of DiMP's classifier: residual blocks, a final conv and InstanceL2Norm.
 
-The blocks are torchvision-style residual blocks (parameter names ``conv1, bn1, conv2, bn2[, conv3, bn3]``),
-stride 1 and without downsampling, so the Sequential indices and state_dict keys equal pytracking's
-(``classifier.feature_extractor.0.conv1.weight`` ... for DiMP-18, ``classifier.feature_extractor.0.weight``
-for DiMP-50's lone final conv). Weights are left at PyTorch's default init: ``LinearFilter`` re-initialises
+The blocks are the backbone's torchvision-style residual blocks (parameter names ``conv1, bn1, conv2,
+bn2[, conv3, bn3]``), used with stride 1 and without downsampling, so the Sequential indices and state_dict
+keys equal pytracking's (``classifier.feature_extractor.0.conv1.weight`` ... for DiMP-18,
+``classifier.feature_extractor.0.weight`` for DiMP-50's lone final conv). Weights are left at PyTorch's default init: ``LinearFilter`` re-initialises
 every conv and BatchNorm of its feature extractor. Input/output ``[N, C, H, W]``, spatial size kept.
 """
 
-from torch import Tensor, nn
+from torch import nn
 
+from ..backbones.resnet import BasicBlock, Bottleneck
 from ..layers.normalization import InstanceL2Norm
-
-
-def _conv3x3(in_planes: int, out_planes: int) -> nn.Conv2d:
-    return nn.Conv2d(in_planes, out_planes, kernel_size=3, stride=1, padding=1, bias=False)
-
-
-class BasicBlock(nn.Module):
-    """ResNet basic block (3x3 conv-BN-ReLU, 3x3 conv-BN, identity shortcut, ReLU); needs inplanes == planes."""
-
-    def __init__(self, inplanes: int, planes: int) -> None:
-        super().__init__()
-        if inplanes != planes:
-            raise ValueError(f"BasicBlock without downsampling needs inplanes == planes, got {inplanes}, {planes}")
-        self.conv1 = _conv3x3(inplanes, planes)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.relu = nn.ReLU(inplace=True)
-        self.conv2 = _conv3x3(planes, planes)
-        self.bn2 = nn.BatchNorm2d(planes)
-
-    def forward(self, x: Tensor) -> Tensor:
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return self.relu(out + x)
-
-
-class Bottleneck(nn.Module):
-    """ResNet bottleneck (1x1 -> 3x3 -> 1x1 to 4*planes, BN after each, identity shortcut); needs
-    inplanes == 4 * planes."""
-
-    expansion = 4
-
-    def __init__(self, inplanes: int, planes: int) -> None:
-        super().__init__()
-        if inplanes != planes * self.expansion:
-            raise ValueError(f"Bottleneck without downsampling needs inplanes == 4 * planes, got {inplanes}, {planes}")
-        self.conv1 = nn.Conv2d(inplanes, planes, kernel_size=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = _conv3x3(planes, planes)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.conv3 = nn.Conv2d(planes, planes * self.expansion, kernel_size=1, bias=False)
-        self.bn3 = nn.BatchNorm2d(planes * self.expansion)
-        self.relu = nn.ReLU(inplace=True)
-
-    def forward(self, x: Tensor) -> Tensor:
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
-        return self.relu(out + x)
 
 
 def _unsupported(name: str, **flags: bool) -> None:
@@ -104,6 +57,9 @@ def residual_bottleneck(feature_dim: int = 256, num_blocks: int = 1, l2norm: boo
         raise ValueError(f"residual_bottleneck: out_dim={out_dim} != 4*feature_dim without final_conv")
     layers: list[nn.Module] = []
     for _ in range(num_blocks):
+        if dim != 4 * feature_dim:
+            raise ValueError(f"residual_bottleneck: input_dim={dim} must be 4*feature_dim={4 * feature_dim} "
+                             "for a block without downsampling")
         layers.append(Bottleneck(dim, feature_dim))
         dim = 4 * feature_dim
     if final_conv:
