@@ -84,7 +84,8 @@ def test_filter_initializer_linear_is_mean_of_pooled_conv():
     weights = init(feat, bb)
     assert weights.shape == (2, 8, 2, 2)
     conv = init.filter_conv(feat.reshape(6, 8, 6, 6))
-    rois = torch.cat((torch.arange(6.0)[:, None], bb.reshape(6, 4)[:, :2], bb.reshape(6, 4)[:, :2] + bb.reshape(6, 4)[:, 2:]), 1)
+    flat = bb.reshape(6, 4)
+    rois = torch.cat((torch.arange(6.0)[:, None], flat[:, :2], flat[:, :2] + flat[:, 2:]), dim=1)
     expected = prroi_pool2d(conv, rois, 2, 2, 1 / 16).reshape(3, 2, 8, 2, 2).mean(0)
     torch.testing.assert_close(weights, expected)
     init.filter_norm = True
@@ -108,8 +109,8 @@ def test_dimp_optimizer_initial_predictors_from_distance_bins():
     assert mask == pytest.approx([3.0 * math.tanh(2.0 - x) for x in d], abs=1e-6)
     assert isinstance(opt.target_mask_predictor[1], nn.Sigmoid)
     assert opt.spatial_weight_predictor.weight.flatten().tolist() == [1.0] * 100
-    assert float(opt.log_step_length) == pytest.approx(math.log(0.9))
-    assert float(opt.filter_reg) == pytest.approx(0.1)
+    assert float(opt.log_step_length.detach()) == pytest.approx(math.log(0.9))
+    assert float(opt.filter_reg.detach()) == pytest.approx(0.1)
     assert [k for k, _ in opt.named_parameters()] == [
         "log_step_length", "filter_reg", "label_map_predictor.weight", "target_mask_predictor.0.weight",
         "spatial_weight_predictor.weight"]
@@ -142,7 +143,7 @@ def _dimp_residuals(opt: DiMPSteepestDescentGN, feat, bb, fsz, sample_weight=Non
     m = torch.sigmoid(opt.target_mask_predictor[0](dist)).reshape(images, seqs, *out_sz)
     v = opt.spatial_weight_predictor(dist).reshape(images, seqs, *out_sz)
     sw = v * (math.sqrt(1 / images) if sample_weight is None else sample_weight.sqrt()[..., None, None])
-    reg = max(float(opt.filter_reg) ** 2, opt.min_filter_reg ** 2)
+    reg = max(float(opt.filter_reg.detach()) ** 2, opt.min_filter_reg ** 2)
 
     def residuals(f):
         s = apply_filter(feat, f)
@@ -172,10 +173,10 @@ def test_one_gauss_newton_step_by_hand(training, fsz):
     torch.testing.assert_close(w1, expected)
     assert len(iterates) == 2 and iterates[0] is w0 and iterates[1] is w1
     assert len(losses) == 2
-    assert float(losses[0]) == pytest.approx(float(loss) / 2)          # divided by the number of sequences
+    assert float(losses[0].detach()) == pytest.approx(float(loss.detach()) / 2)          # divided by the number of sequences
     w1_ = w1.detach()
     after = ((residuals(w1_) ** 2).sum() + reg * (w1_ ** 2).sum()) / 2
-    assert float(losses[1]) == pytest.approx(float(after))
+    assert float(losses[1].detach()) == pytest.approx(float(after.detach()))
 
 
 def test_dimp_optimizer_sample_weights_and_iterations():
@@ -190,7 +191,7 @@ def test_dimp_optimizer_sample_weights_and_iterations():
     _, jg = torch.autograd.functional.jvp(residuals, (w0,), (g,))
     alpha = (g ** 2).sum(dim=(1, 2, 3)) / ((jg ** 2).sum(dim=(0, 2, 3)) + reg * (g ** 2).sum(dim=(1, 2, 3)))
     torch.testing.assert_close(iterates[1], w0 - alpha.reshape(-1, 1, 1, 1) * g)
-    assert float(losses[-1]) < float(losses[0])
+    assert float(losses[-1].detach()) < float(losses[0].detach())
     _, it2, l2 = opt(w0, feat, bb, num_iter=2, compute_losses=False)
     assert len(it2) == 3 and l2 == []
 
@@ -259,7 +260,7 @@ def test_one_newton_step_by_hand(training):
     alpha = gg / (ghg + (reg + 0.05) * gg)
     torch.testing.assert_close(w1, w0 - 0.7 * alpha.reshape(-1, 1, 1, 1) * g)
     assert len(iterates) == 2 and len(losses) == 2
-    assert float(losses[0]) == pytest.approx((float(data_loss(w0)) + reg * float((w0 ** 2).sum())) / seqs)
+    assert float(losses[0].detach()) == pytest.approx((float(data_loss(w0)) + reg * float((w0 ** 2).sum())) / seqs)
 
 
 def test_prdimp_train_eval_agree():
@@ -292,3 +293,18 @@ def test_linear_filter_forward_iterates_and_shapes():
     assert its == [w] and l is None
     with pytest.raises(ValueError, match="train_bb"):
         clf(train, test, bb[0])
+
+
+@pytest.mark.parametrize("opt_cls", [DiMPSteepestDescentGN, PrDiMPSteepestDescentNewton])
+def test_optimizers_on_tracker_layout(opt_cls):
+    """The tracker passes 4-D features [I, C, H, W], boxes [I, 4] and 1-D sample weights [I] (one sequence):
+    same result as the 5-D layout with S = 1."""
+    feat, w0, bb = _tiny_problem(40, seqs=1, images=3, fsz=4, size=6)
+    opt = opt_cls(num_iter=2).double().eval()
+    sw = torch.tensor([0.5, 0.3, 0.2], dtype=torch.float64)
+    w4, _, l4 = opt(w0, feat=feat[:, 0], bb=bb[:, 0], sample_weight=sw)
+    w5, _, l5 = opt(w0, feat=feat, bb=bb, sample_weight=sw.reshape(3, 1))
+    torch.testing.assert_close(w4, w5)
+    torch.testing.assert_close(torch.stack(l4), torch.stack(l5))
+    with pytest.raises(ValueError, match="bb"):
+        opt(w0, feat=feat, bb=bb[:2])

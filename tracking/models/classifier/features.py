@@ -3,8 +3,8 @@
 The blocks are the backbone's torchvision-style residual blocks (parameter names ``conv1, bn1, conv2,
 bn2[, conv3, bn3]``), used with stride 1 and without downsampling, so the Sequential indices and state_dict
 keys equal pytracking's (``classifier.feature_extractor.0.conv1.weight`` ... for DiMP-18,
-``classifier.feature_extractor.0.weight`` for DiMP-50's lone final conv). Weights are left at PyTorch's default init: ``LinearFilter`` re-initialises
-every conv and BatchNorm of its feature extractor. Input/output ``[N, C, H, W]``, spatial size kept.
+``classifier.feature_extractor.0.weight`` for DiMP-50's lone final conv). Weights are left at the blocks'
+default init: ``LinearFilter`` re-initialises every conv and BatchNorm of its feature extractor. Input/output ``[N, C, H, W]``, spatial size kept.
 """
 
 from torch import nn
