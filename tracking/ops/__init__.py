@@ -5,6 +5,7 @@ Public API (shapes and coordinate conventions in each function's docstring):
     correlation / Correlation       spatial correlation (FlowNet / spatial-correlation-sampler semantics)
     CostVolume                      KYS cost volume built on correlation
     crop_and_resize                 bilinear crops of boxes to a fixed size, zero or border padding
+    normalize_images                ImageNet normalisation of RGB network inputs (0-255 units by default)
 
 The compiled kernels are loaded on first use; ``extension_available()`` tells whether they are used.
 Pure-PyTorch reference implementations live in ``tracking.ops.reference``.
@@ -22,9 +23,11 @@ from ._checks import debug_checks_enabled, set_debug_checks
 from ._extension import extension_available, extension_unavailable_reason, load_extension
 from .correlation import CostVolume, Correlation, correlation
 from .crop_and_resize import crop_and_resize
+from .normalize import IMAGENET_MEAN, IMAGENET_STD, normalize_images
 from .prroi_pool import PrRoIPool2D, prroi_pool2d
 
 __all__ = [
-    "CostVolume", "Correlation", "PrRoIPool2D", "correlation", "crop_and_resize", "debug_checks_enabled",
-    "extension_available", "extension_unavailable_reason", "load_extension", "prroi_pool2d", "set_debug_checks",
+    "IMAGENET_MEAN", "IMAGENET_STD", "CostVolume", "Correlation", "PrRoIPool2D", "correlation", "crop_and_resize",
+    "debug_checks_enabled", "extension_available", "extension_unavailable_reason", "load_extension",
+    "normalize_images", "prroi_pool2d", "set_debug_checks",
 ]
