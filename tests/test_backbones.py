@@ -254,6 +254,8 @@ def test_pretrained_from_env_dir(file_name, tmp_path, monkeypatch, no_weight_dir
 def test_pretrained_from_weights_path_and_hub_dir(tmp_path, no_weight_dirs):
     sd = _saved_resnet18(tmp_path / "any_name.pth")
     _assert_loaded(resnet18(pretrained=True, weights_path=str(tmp_path / "any_name.pth")), sd)
+    sd = _saved_resnet18(tmp_path / "dir" / "resnet18-5c106cde.pth")  # a directory as weights_path
+    _assert_loaded(resnet18(pretrained=True, weights_path=str(tmp_path / "dir")), sd)
     sd = _saved_resnet18(no_weight_dirs / "checkpoints" / "resnet18-f37072fd.pth")
     _assert_loaded(resnet18(pretrained=True), sd)
 

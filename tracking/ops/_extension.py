@@ -27,7 +27,8 @@ _warned_ops: set[str] = set()
 def load_extension() -> bool:
     """Load ``tracking._C`` and register the Python-side kernels; return whether it is usable.
 
-    Idempotent and thread-safe; the result is cached for the life of the process.
+    Idempotent and thread-safe; the result is cached for the life of the process. Safe to call inside
+    ``torch.compile`` (even ``fullgraph=True``): dynamo runs it eagerly and treats the result as a constant.
     """
     global _available, _unavailable_reason
     if _available is not None:
@@ -56,6 +57,15 @@ def load_extension() -> bool:
         return True
 
 
+# torch.compile: dynamo cannot trace the lock nor the import above, so an op first called inside a compiled
+# function (fullgraph=True) failed with "Unsupported context manager". Marked as having a constant result, the
+# loader is run eagerly by dynamo at trace time and its result (fixed for the life of the process) is baked into
+# the graph. This is what torch.compiler.assume_constant_result(load_extension) does; the attribute is set
+# directly because that function imports torch._dynamo (over a second) and `import tracking.ops` must stay
+# cheap. tests/test_extension_compile.py checks that the public function sets the same attribute.
+load_extension._dynamo_marked_constant = True  # type: ignore[attr-defined]
+
+
 def extension_available() -> bool:
     """True when the compiled kernels are loaded and used by ``tracking.ops``."""
     return load_extension()
@@ -75,3 +85,7 @@ def warn_reference_fallback(op_name: str) -> None:
     warnings.warn(
         f"tracking.ops.{op_name}: compiled kernels unavailable ({_unavailable_reason}); using the pure-PyTorch "
         "reference implementation, which is much slower.", RuntimeWarning, stacklevel=3)
+
+
+# Same for the warning (dynamo cannot trace warnings.warn): under torch.compile it is issued at trace time.
+warn_reference_fallback._dynamo_marked_constant = True  # type: ignore[attr-defined]
