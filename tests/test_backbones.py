@@ -140,8 +140,8 @@ def test_bad_arguments_raise_clear_errors():
         resnet18(output_layers=("layer5",))
     with pytest.raises(ValueError, match="empty"):
         resnet18(output_layers=())
-    with pytest.raises(ValueError, match="frozen_layers.*bn1"):
-        resnet18(frozen_layers=("bn1",))
+    with pytest.raises(ValueError, match="frozen_layers.*bn2"):
+        resnet18(frozen_layers=("bn2",))
     with pytest.raises(ValueError, match=r"\[B, 3, H, W\].*\[1, 1, 32, 32\]"):
         resnet18()(torch.zeros(1, 1, 32, 32))
     with pytest.raises(ValueError, match="output_layers.*default"):

@@ -219,8 +219,9 @@ def test_train_mode_keeps_frozen_batchnorm_in_eval():
         assert changed == (not frozen and not unused), key
     net.eval()
     assert not any(m.training for m in net.modules())
-    with pytest.raises(ValueError, match="bn1"):
-        dimpnet18(backbone_pretrained=False, frozen_backbone_layers=("bn1",))
+    only_bn1 = dimpnet18(backbone_pretrained=False, frozen_backbone_layers=("bn1",), **DIMP_KW)
+    frozen = {n for n, p in only_bn1.named_parameters() if not p.requires_grad}
+    assert frozen == {"feature_extractor.bn1.weight", "feature_extractor.bn1.bias"}
 
 
 def test_deterministic_for_a_fixed_seed():

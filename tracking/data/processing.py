@@ -23,12 +23,11 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from ..ops.normalize import IMAGENET_MEAN, IMAGENET_STD  # noqa: F401  (the loaders' normalisation constants)
 from . import geometry
 from .sampler import SampleSpec
 from .sequence import SequenceInfo
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 #: BatchField.frames values: per train frame, per test frame, per sample.
 FIELD_FRAMES = ("train", "test", None)
 

@@ -104,22 +104,10 @@ class DiMPnet(nn.Module):
         return OrderedDict((name, all_feat[name]) for name in layers)
 
 
-def _frozen_layers(frozen_backbone_layers: str | Sequence[str]) -> str | tuple[str, ...]:
-    """pytracking's frozen-layer names for our backbone: ``'bn1'`` is frozen together with ``'conv1'``."""
-    if isinstance(frozen_backbone_layers, str):
-        return frozen_backbone_layers
-    layers = tuple(frozen_backbone_layers)
-    if "bn1" in layers:
-        if "conv1" not in layers:
-            raise ValueError("frozen_backbone_layers: 'bn1' can only be frozen together with 'conv1'")
-        layers = tuple(name for name in layers if name != "bn1")
-    return layers
-
-
 def _backbone(depth: int, pretrained: bool, frozen_backbone_layers: str | Sequence[str],
               weights_path: str | None) -> nn.Module:
     build = resnet18 if depth == 18 else resnet50
-    return build(pretrained=pretrained, frozen_layers=_frozen_layers(frozen_backbone_layers), weights_path=weights_path)
+    return build(pretrained=pretrained, frozen_layers=frozen_backbone_layers, weights_path=weights_path)
 
 
 def _clf_features(depth: int, classification_layer: str, clf_feat_blocks: int, clf_feat_norm: bool,
@@ -277,10 +265,10 @@ SUPER_DIMP_SETTINGS: dict[str, object] = {
     "out_feature_dim": 512, "optim_init_step": 0.9, "optim_init_reg": 0.1,
     "init_gauss_sigma": 0.25 / 6.0 * 22,   # output_sigma_factor / search_area_factor * feature_sz
     "num_dist_bins": 100, "bin_displacement": 0.1, "mask_init_factor": 3.0, "target_mask_act": "sigmoid",
-    "score_act": "relu", "frozen_backbone_layers": ("conv1", "layer1", "layer2"),
+    "score_act": "relu", "frozen_backbone_layers": ("conv1", "bn1", "layer1", "layer2"),
 }
-"""pytracking's ``ltr/train_settings/dimp/super_dimp.py`` arguments of ``dimpnet50`` (its 'bn1' is frozen with
-'conv1' here); images 352x352 (feature_sz 22)."""
+"""pytracking's ``ltr/train_settings/dimp/super_dimp.py`` arguments of ``dimpnet50``; images 352x352
+(feature_sz 22)."""
 
 
 @register_network("super_dimp")

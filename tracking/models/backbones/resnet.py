@@ -23,8 +23,9 @@ from torch import Tensor, nn
 LAYER_NAMES = ("conv1", "layer1", "layer2", "layer3", "layer4", "fc")
 """Names accepted in ``output_layers``, in the order they are computed."""
 
-FREEZABLE = ("conv1", "layer1", "layer2", "layer3", "layer4", "fc")
-"""Names accepted in ``frozen_layers`` (besides ``"all"``); ``"conv1"`` means conv1 and bn1."""
+FREEZABLE = ("conv1", "bn1", "layer1", "layer2", "layer3", "layer4", "fc")
+"""Names accepted in ``frozen_layers`` (besides ``"all"``); ``"conv1"`` means conv1 and bn1 (the stem), ``"bn1"``
+the stem's BatchNorm alone (pytracking's settings name both, e.g. SuperDiMP's ``['conv1', 'bn1', 'layer1']``)."""
 
 FrozenLayers = Union[str, Iterable[str]]
 
@@ -177,7 +178,7 @@ class ResNet(nn.Module):
         modules: list[nn.Module] = []
         for name in self.frozen_layers:
             modules += [self.conv1, self.bn1] if name == "conv1" else [getattr(self, name)]
-        return modules
+        return list({id(m): m for m in modules}.values())  # 'conv1' and 'bn1' both name bn1
 
     def _frozen_parameters(self) -> list[nn.Parameter]:
         return [p for m in self._frozen_modules() for p in m.parameters()]
