@@ -1,0 +1,1 @@
+"""Network layers (blocks, normalisation, activations, distance maps, filter application)."""
