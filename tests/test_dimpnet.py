@@ -249,6 +249,23 @@ def test_prdimp18_forward():
     assert iou.shape == (3, 1, 2)
 
 
+def test_prdimp18_gradients_reach_every_trainable_parameter():
+    """PrDiMP in train mode: every trainable parameter (the Newton optimiser's log_step_length and filter_reg
+    included) gets a finite, non-zero gradient; the backbone parts the net never computes get none."""
+    torch.manual_seed(4)
+    net = klcedimpnet18(backbone_pretrained=False, **PRDIMP_KW).train()
+    train, test, train_bb, props = _inputs(batch=2, size=96, seed=4)
+    scores, iou = net(train, test, train_bb, props)
+    loss = sum((s ** 2).mean() for s in scores[1:]) + iou.sum()  # the initial filter is zero: skip its map
+    loss.backward()
+    unused = ("feature_extractor.layer4.", "feature_extractor.fc.")
+    for name, p in net.named_parameters():
+        if name.startswith(unused):
+            assert p.grad is None, name
+        else:
+            assert p.grad is not None and torch.isfinite(p.grad).all() and float(p.grad.abs().sum()) > 0, name
+
+
 def test_registry_builds_the_nets():
     names = network_names()
     for name in ("dimpnet18", "dimpnet50", "klcedimpnet18", "klcedimpnet50", "super_dimp"):
