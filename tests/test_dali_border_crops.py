@@ -54,33 +54,21 @@ needs_dali = requires_dali
 
 
 @dataclasses.dataclass(frozen=True)
-class FixedBoxProcessing:
-    """`base`'s records for sequences whose every box is `box` (xywh): the crop path of any box, including
-    ones dataset construction refuses."""
+class FixedBoxProcessing(ProcessingConfig):
+    """ProcessingConfig's records for sequences whose every box is `box` (xywh): the crop path of any box,
+    including ones dataset construction refuses."""
 
-    base: ProcessingConfig
     box: tuple[float, float, float, float] | None = None
-
-    @property
-    def output_size(self) -> int:
-        return self.base.output_size
-
-    @property
-    def padding(self) -> str:
-        return self.base.padding
 
     def make_record(self, sequence, spec, seed, epoch, index, attempt=0):
         if self.box is not None:
             sequence = dataclasses.replace(sequence, boxes=np.tile(np.asarray(self.box, float), (len(sequence), 1)))
-        return self.base.make_record(sequence, spec, seed, epoch, index, attempt)
-
-    def batch_fields(self):
-        return self.base.batch_fields()
+        return super().make_record(sequence, spec, seed, epoch, index, attempt)
 
 
 def processing(padding: str, box=None) -> FixedBoxProcessing:
-    return FixedBoxProcessing(ProcessingConfig(output_size=64, label_feature_size=4, num_proposals=4,
-                                               grayscale_prob=0.5, padding=padding), box)
+    return FixedBoxProcessing(output_size=64, label_feature_size=4, num_proposals=4, grayscale_prob=0.5,
+                              padding=padding, box=box)
 
 
 def sampler(root: str):

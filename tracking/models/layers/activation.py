@@ -24,14 +24,19 @@ class LeakyReluParDeriv(nn.Module):
         return (1.0 - a) / 2.0 * torch.sign(x.detach()) + (1.0 + a) / 2.0
 
 
+def _bend(name: str, b: float | None) -> float:
+    """The bend ``b`` (``act_param``) of the bent-identity activations, checked positive."""
+    if b is None or not b > 0:
+        raise ValueError(f"{name}: b (act_param) must be a positive number, got {b!r}")
+    return float(b)
+
+
 class BentIdentPar(nn.Module):
     """Smooth counterpart of :class:`LeakyReluPar`: ``(1 - a)/2 * (sqrt(x^2 + 4b^2) - 2b) + (1 + a)/2 * x``."""
 
     def __init__(self, b: float = 1.0) -> None:
         super().__init__()
-        if b is None or not b > 0:
-            raise ValueError(f"BentIdentPar: b (act_param) must be a positive number, got {b!r}")
-        self.b = float(b)
+        self.b = _bend("BentIdentPar", b)
 
     def forward(self, x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         b = self.b
@@ -43,9 +48,7 @@ class BentIdentParDeriv(nn.Module):
 
     def __init__(self, b: float = 1.0) -> None:
         super().__init__()
-        if b is None or not b > 0:
-            raise ValueError(f"BentIdentParDeriv: b (act_param) must be a positive number, got {b!r}")
-        self.b = float(b)
+        self.b = _bend("BentIdentParDeriv", b)
 
     def forward(self, x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         return (1.0 - a) / 2.0 * (x / torch.sqrt(x * x + 4.0 * self.b * self.b)) + (1.0 + a) / 2.0
