@@ -21,7 +21,7 @@ from .trainer import HookBase, StepRecord, move_batch
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MetricsHook", "ValidationHook", "LRSchedulerHook", "CheckpointHook", "mean_stats"]
+__all__ = ["MetricsHook", "ValidationHook", "LRSchedulerHook", "CheckpointHook", "ReplicaCheckHook", "mean_stats"]
 
 
 def _all_reduce_mean(values: dict[str, float], distributed: bool, device: torch.device) -> dict[str, float]:
@@ -99,6 +99,11 @@ class MetricsHook(HookBase):
         if not window:
             return
         stats = mean_stats([r.stats for r in window])
+        loss = stats.get("Loss/total", 0.0)
+        if not math.isfinite(loss):
+            raise FloatingPointError(f"the training loss became {loss} at epoch {t.epoch + 1}, iteration "
+                                     f"{t.iteration} (step {t.global_step}); the checkpoints before it are intact: "
+                                     "lower the learning rate or set train.grad_clip, then --resume")
         data = sum(r.data_time for r in window)
         compute = sum(r.compute_time for r in window)
         total = sum(r.iter_time for r in window)
@@ -156,6 +161,8 @@ class MetricsHook(HookBase):
                    "loader_bound": data / total if total > 0 else 0.0,
                    "samples_per_s": samples * self.world_size / total if total > 0 else 0.0,
                    "best": t.extra_state.get("best"), **self.summary_extra}
+        if "replicas_identical" in t.extra_state:
+            summary["replicas_identical"] = t.extra_state["replicas_identical"]
         self.writer.write("summary", summary, t.global_step)
         import json
 
@@ -252,3 +259,26 @@ class CheckpointHook(HookBase):
             tmp = best_path + f".tmp{os.getpid()}"
             shutil.copyfile(path, tmp)
             os.replace(tmp, best_path)
+
+
+class ReplicaCheckHook(HookBase):
+    """DDP sanity check at the end of a run: are the replicas' parameters still identical on every rank? The
+    elementwise max and min of the parameters over the ranks (two all-reduces) must agree; the answer goes into
+    ``trainer.extra_state["replicas_identical"]`` (and so the run summary), and a divergence is logged as an
+    error. Place it before MetricsHook so the summary sees it."""
+
+    def after_train(self) -> None:
+        import torch.distributed as dist
+
+        if not (dist.is_available() and dist.is_initialized()):
+            return
+        t = self.trainer
+        flat = torch.cat([p.detach().reshape(-1).float() for p in t.model.parameters()])
+        high, low = flat.clone(), flat.clone()
+        dist.all_reduce(high, op=dist.ReduceOp.MAX)
+        dist.all_reduce(low, op=dist.ReduceOp.MIN)
+        same = bool(torch.equal(high, low))
+        t.extra_state["replicas_identical"] = same
+        if not same:
+            logger.error("the DDP replicas' parameters differ between ranks (max difference %.3g)",
+                         float((high - low).abs().max()))

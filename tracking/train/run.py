@@ -23,7 +23,7 @@ from .build import build_actor_from, build_network_from, build_train_loader, bui
 from .config import to_container, to_yaml
 from .distributed import Layout, setup, teardown
 from .events import EventWriter
-from .hooks import CheckpointHook, LRSchedulerHook, MetricsHook, ValidationHook
+from .hooks import CheckpointHook, LRSchedulerHook, MetricsHook, ReplicaCheckHook, ValidationHook
 from .optim import build_optimizer, build_scheduler
 from .trainer import Trainer, amp_settings
 
@@ -85,12 +85,16 @@ def _determinism(cfg: Any) -> None:
 def _datasets(cfg: Any, config_path: str | None) -> tuple[list, list, list, list]:
     from .datasets import build_datasets, check_roots
 
-    # every root first (training and validation), so one message names every missing dataset
-    check_roots(list(cfg.data.datasets) + list(cfg.data.val.datasets), config_path=config_path)
-    train, weights = build_datasets(to_container(cfg.data)["datasets"], config_path=config_path, key="data.datasets")
+    entries = to_container(cfg.data)
+    with_val = bool(entries["val"]["datasets"]) and cfg.data.val.samples_per_epoch > 0
+    # every root first (training, then validation) before any dataset is parsed: a missing one costs seconds
+    check_roots(entries["datasets"], config_path=config_path, key="data.datasets")
+    if with_val:
+        check_roots(entries["val"]["datasets"], config_path=config_path, key="data.val.datasets")
+    train, weights = build_datasets(entries["datasets"], config_path=config_path, key="data.datasets")
     val, val_weights = [], []
-    if cfg.data.val.datasets and cfg.data.val.samples_per_epoch > 0:
-        val, val_weights = build_datasets(to_container(cfg.data.val)["datasets"], config_path=config_path,
+    if with_val:
+        val, val_weights = build_datasets(entries["val"]["datasets"], config_path=config_path,
                                           key="data.val.datasets")
     return train, weights, val, val_weights
 
@@ -124,7 +128,10 @@ def _start(cfg: Any, run_dir: str, resume: str | None) -> dict | None:
 def train(cfg: Any, config_path: str | None = None, resume: str | None = None) -> dict:
     """Run training; returns the run summary (rank 0) or {} (other ranks). ``resume``: None (fresh), "latest"
     or a checkpoint path."""
-    layout = setup(cfg.train.device)
+    try:
+        layout = setup(cfg.train.device)
+    except ValueError as e:  # CUDA asked for and not there
+        raise RunError(str(e)) from None
     run_dir = resolve_run_dir(cfg)
     try:
         _configure_logging(layout, run_dir)
@@ -137,7 +144,10 @@ def train(cfg: Any, config_path: str | None = None, resume: str | None = None) -
         net = net.to(layout.device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
         optimizer = build_optimizer(net, cfg.optim)
         scheduler = build_scheduler(optimizer, cfg.optim.scheduler, cfg.train.epochs)
-        amp, amp_note = amp_settings(cfg.train.amp, layout.device)
+        try:
+            amp, amp_note = amp_settings(cfg.train.amp, layout.device)
+        except ValueError as e:
+            raise RunError(str(e)) from None
         start_epoch = start_batch = step = 0
         extra: dict = {}
         history: list = []
@@ -184,7 +194,8 @@ def train(cfg: Any, config_path: str | None = None, resume: str | None = None) -
                     "rng": ckpt.capture_rng(), "loader": loader.state_dict(),
                     "metrics": {"history": trainer.history, "extra": trainer.extra_state}}
 
-        hooks = [MetricsHook(writer, cfg.train.log_every, layout.world_size, layout.distributed,
+        hooks = [ReplicaCheckHook()] if layout.distributed else []
+        hooks += [MetricsHook(writer, cfg.train.log_every, layout.world_size, layout.distributed,
                              show_progress=layout.is_main,
                              summary_extra={"device": str(layout.device), "world_size": layout.world_size,
                                             "amp": amp_note, "pretrained": net_info["pretrained"],

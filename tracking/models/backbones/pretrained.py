@@ -4,7 +4,9 @@ Search order for ``arch`` (``"resnet18"`` or ``"resnet50"``), first file found w
 
 1. ``weights_path``: a weights file, or a directory searched for the file names below;
 2. ``$TRACKING_PRETRAINED_DIR`` (a directory);
-3. the torch hub cache, ``torch.hub.get_dir()/checkpoints/`` (where torchvision's own download puts them).
+3. ``pretrained_dir`` of the user settings file (``$TRACKING_SETTINGS``, else ``~/.config/tracking/local.yaml``;
+   :func:`tracking.data.roots.pretrained_dir`; ``python -m tracking.settings`` shows it);
+4. the torch hub cache, ``torch.hub.get_dir()/checkpoints/`` (where torchvision's own download puts them).
 
 In each directory the current torchvision file name is tried first, then the older one (both hold the same
 parameter names). Files are read with ``torch.load(weights_only=True)`` and loaded with ``strict=True``, fc
@@ -18,6 +20,8 @@ import os
 
 import torch
 from torch import nn
+
+from ...data.roots import pretrained_dir, settings_path
 
 ENV_VAR = "TRACKING_PRETRAINED_DIR"
 DOWNLOAD_ROOT = "https://download.pytorch.org/models/"
@@ -40,13 +44,21 @@ def _hub_checkpoint_dir() -> str:
 
 
 def search_dirs(weights_path: str | os.PathLike | None = None) -> list[str]:
-    """The directories searched for the weight files, in order (``weights_path`` first if it is a directory)."""
+    """The directories searched for the weight files, in order (``weights_path`` first if it is a directory,
+    then ``$TRACKING_PRETRAINED_DIR``, ``pretrained_dir`` of the settings file, the torch hub cache).
+
+    Raises:
+        ValueError: the settings file is malformed.
+    """
     dirs = []
     if weights_path is not None and os.path.isdir(weights_path):
         dirs.append(os.fspath(weights_path))
     env = os.environ.get(ENV_VAR)
     if env:
         dirs.append(env)
+    from_settings = pretrained_dir()
+    if from_settings:
+        dirs.append(from_settings)
     dirs.append(_hub_checkpoint_dir())
     return dirs
 
@@ -77,8 +89,9 @@ def find_imagenet_weights(arch: str, weights_path: str | os.PathLike | None = No
     raise PretrainedWeightsNotFoundError(
         f"ImageNet weights for {arch} not found: looked for {' or '.join(names)} in\n{places}\n"
         f"Download {DOWNLOAD_ROOT}{names[0]} (e.g. on a machine with network access) and put it in "
-        f"${ENV_VAR} or {_hub_checkpoint_dir()}, or pass weights_path=<file>; or pass pretrained=False "
-        "(random init) / download=True.")
+        f"the directory named by ${ENV_VAR} or by pretrained_dir in the settings file {settings_path()} "
+        f"(python -m tracking.settings --init writes one), or in {_hub_checkpoint_dir()}; or pass "
+        "weights_path=<file>; or pass pretrained=False (random init) / download=True.")
 
 
 def load_imagenet_weights(model: nn.Module, arch: str, weights_path: str | os.PathLike | None = None,
