@@ -19,19 +19,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tracking.data.processing import ATOM_PROCESSING, Processing, ProcessingConfig
+from tracking.data.processing import PROCESSING_PRESETS, Processing
 from tracking.data.sampler import Sampler, atom_sampler, dimp_sampler
 
 from .config import LoaderConfig, Loader
 
-#: The processing each shortcut name stands for.
-PROCESSING_SHORTCUTS = {"dimp": ProcessingConfig(), "atom": ATOM_PROCESSING}
+#: The processing each shortcut name stands for: tracking.data.processing.PROCESSING_PRESETS ("dimp", "prdimp",
+#: "super_dimp", "atom").
+PROCESSING_SHORTCUTS = PROCESSING_PRESETS
 #: The sampler factory each LoaderConfig.sampler name stands for.
 SAMPLER_FACTORIES = {"dimp": dimp_sampler, "atom": atom_sampler}
 
 
 def resolve_processing(processing: Processing | str | None) -> Processing:
-    """None -> DiMP's ProcessingConfig(); "dimp" / "atom" -> PROCESSING_SHORTCUTS; a Processing object as is."""
+    """None -> DiMP's ProcessingConfig(); a preset name ("dimp", "prdimp", "super_dimp", "atom") ->
+    PROCESSING_SHORTCUTS; a Processing object as is."""
     if processing is None:
         return PROCESSING_SHORTCUTS["dimp"]
     if isinstance(processing, str):
@@ -84,8 +86,8 @@ def build_loader(cfg: LoaderConfig, datasets: Sequence | None = None, processing
         ("dimp" / "atom"), sharded for `rank` of `world_size` (e.g. torchrun's RANK / WORLD_SIZE).
     sampler: instead of datasets, a sampler object (tracking.data.sampler.Sampler, already sharded);
         cfg.sampler and cfg.samples_per_epoch are then unused.
-    processing: None (DiMP's ProcessingConfig()), "dimp" / "atom" (ProcessingConfig() / ATOM_PROCESSING),
-        or any tracking.data.processing.Processing object.
+    processing: None (DiMP's ProcessingConfig()), a preset name of tracking.data.processing.PROCESSING_PRESETS
+        ("dimp", "prdimp", "super_dimp", "atom"), or any tracking.data.processing.Processing object.
     """
     processing = resolve_processing(processing)
     sampler = resolve_sampler(cfg, sampler, datasets, weights, rank, world_size)

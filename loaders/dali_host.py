@@ -9,8 +9,10 @@ each sample's train frames then its test frames): the bytes, the 2x3 output->sou
 flag, the brightness and, for ROI decoding, the anchor/shape of the decoded region (the in-bounds part of
 the window plus a 1-pixel margin for the bilinear taps; the matrix is shifted by the anchor) or, for
 fn.resize, the window relative to it (resize_roi). The window is the frame's
-loaders.crop_windows.executable_window (bounded coordinates, the same pixels). assemble_batch turns DALI's
-flat output back into the batch layout of loaders.samples.
+loaders.crop_windows.executable_window (bounded coordinates, the same pixels). A flipped frame (mirrored
+window, x1 > x2) is cropped as its unmirrored window, mirrored: its matrix maps output column u to the
+mirrored source column (warp_affine), its fn.resize ROI has roi_start > roi_end on x (fn.resize then mirrors
+that axis). assemble_batch turns DALI's flat output back into the batch layout of loaders.samples.
 """
 
 from __future__ import annotations
@@ -136,12 +138,16 @@ def prepare_batch(records: EpochRecords, position: int, batch_size: int, mode: s
         replaced.append(attempt)
         gray = np.float32(1.0 if record.grayscale else 0.0)
         for (data, (height, width)), window, b in loaded:
+            window, mirrored = geometry.unmirror_windows(window)  # a flipped frame: x1 > x2
             window = executable_window(window, height, width, record.output_size)
-            matrix = geometry.window_to_affine(window, record.output_size)
+            matrix = geometry.window_to_affine(geometry.mirror_windows(window, mirrored), record.output_size,
+                                               allow_mirrored=True)
             if roi:
                 x0, y0, x1, y1 = region = roi_for_window(window, height, width)
                 if resize:
                     start, end = resize_roi(window, region)
+                    if mirrored:  # fn.resize mirrors an axis whose roi_start > roi_end ((y, x) order)
+                        start[1], end[1] = end[1], start[1]
                     roi_start.append(start)
                     roi_end.append(end)
                 matrix[0, 2] -= x0

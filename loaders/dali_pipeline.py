@@ -12,10 +12,12 @@ ROI; resize clamps source coordinates, i.e. replicates the border, so replicate 
 padding, "roi_warp" (warp_affine with fill_value 0). Outside the image the ROI is the image border itself,
 so clamping ("replicate") and zero fill give the same pixels as the full decode; on an axis where the window
 lies wholly outside the image, fn.resize gets the equivalent half-pixel ROI at the border
-(loaders.dali_host.resize_roi: DALI's CPU resize segfaults on a ROI beyond its input). Measured (2 threads,
-640x360, 288 crops, ms/frame): ROI decode 0.46 vs full 0.65; resize ~1.0 vs warp_affine ~2.1; the colour
-ops ~2 (cast, gray blend, clamp, normalise). cv2's warpAffine takes ~0.5 ms, so on 2 CPU cores the OpenCV
-backend is faster than DALI.
+(loaders.dali_host.resize_roi: DALI's CPU resize segfaults on a ROI beyond its input). Horizontal flips (records
+with mirrored windows) need no op of their own: warp_affine gets the mirrored matrix, fn.resize a ROI with
+roi_start > roi_end on x, which it mirrors (checked against the OpenCV backend by tests/test_flip_rendering.py).
+Measured (2 threads, 640x360, 288 crops, ms/frame): ROI decode 0.46 vs full 0.65; resize ~1.0 vs warp_affine
+~2.1; the colour ops ~2 (cast, gray blend, clamp, normalise). cv2's warpAffine takes ~0.5 ms, so on 2 CPU cores
+the OpenCV backend is faster than DALI.
 
 Equivalence with the OpenCV backend: decoding is bit-identical to cv2 (both libjpeg-turbo); DALI's float
 bilinear weights differ from cv2's 5-bit fixed-point ones by at most 2 grey levels per pixel (mean ~0.05);

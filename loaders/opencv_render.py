@@ -1,10 +1,11 @@
 """The OpenCV backend's rendering: sample records (tracking.data.processing) to image tensors, on the CPU.
 
 Per frame: decode the file (tracking.data.frames.decode_frame, BGR), crop the record's window (through its
-loaders.crop_windows.executable_window) to output_size x output_size with one cv2.warpAffine (bilinear,
-border replication or zeros, the half-pixel convention of tracking.data.geometry), then grayscale (joint
-over the sample), brightness x factor (per frame set), clip to [0, 1] and ImageNet normalisation in one
-cv2.LUT per channel, giving CHW float32 RGB. Batches have the layout of loaders.samples.
+loaders.crop_windows.executable_window) to output_size x output_size with one cv2.warpAffine (bilinear, border
+replication or zeros, the half-pixel convention of tracking.data.geometry; a mirrored window, i.e. a flipped
+frame, through the mirrored matrix), then grayscale (joint over the sample), brightness x factor (per frame
+set), clip to [0, 1] and ImageNet normalisation in one cv2.LUT per channel, giving CHW float32 RGB. Batches have
+the layout of loaders.samples.
 
 Bad data: a frame that is missing or does not decode cleanly (decode_frame: e.g. a JPEG with damaged
 entropy-coded data) raises FrameDecodeError naming the file; the sample is then replaced deterministically
@@ -33,11 +34,15 @@ _STD = np.asarray(IMAGENET_STD, dtype=np.float32)
 def crop_frame(image: np.ndarray, window: np.ndarray, output_size: int, padding: str) -> np.ndarray:
     """The window (x1y1x2y2, frame coordinates) of an HxWx3 image resampled to output_size^2 (uint8);
     sampled through its loaders.crop_windows.executable_window (cv2's fixed point overflows on far
-    windows)."""
+    windows). A mirrored window (x1 > x2: a flipped frame) gives the mirror image of the crop of the window
+    with x1 and x2 swapped, in the same cv2.warpAffine call (its matrix maps output column u to the mirrored
+    source column)."""
     import cv2
 
+    window, mirrored = geometry.unmirror_windows(window)
     window = executable_window(window, image.shape[0], image.shape[1], output_size)
-    matrix = geometry.affine_to_cv2(geometry.window_to_affine(window, output_size))
+    window = geometry.mirror_windows(window, mirrored)
+    matrix = geometry.affine_to_cv2(geometry.window_to_affine(window, output_size, allow_mirrored=True))
     border = cv2.BORDER_REPLICATE if padding == "replicate" else cv2.BORDER_CONSTANT
     return cv2.warpAffine(image, matrix, (output_size, output_size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                           borderMode=border, borderValue=(0, 0, 0))

@@ -39,7 +39,7 @@ def label_peak(label: np.ndarray, size: int) -> tuple[float, float]:
 
 def draw_crop(image: torch.Tensor, box, label=None, proposals=None, ious=None) -> np.ndarray:
     """One annotated crop (S x S x 3 BGR uint8). box, proposals [P, 4]: xywh crop coordinates;
-    label: [L, L]; ious: [P]."""
+    label: [L, L]; ious: [P] (None, e.g. PrDiMP's density-weighted proposals: drawn in one colour)."""
     import cv2
 
     canvas = _to_uint8(image)
@@ -51,8 +51,9 @@ def draw_crop(image: torch.Tensor, box, label=None, proposals=None, ious=None) -
         cx, cy = label_peak(label, size)
         cv2.drawMarker(canvas, (int(round(cx)), int(round(cy))), (0, 0, 255), cv2.MARKER_CROSS, 12, 2)
     if proposals is not None:
-        for (x, y, w, h), iou in zip(np.asarray(proposals), np.asarray(ious)):
-            colour = (int(255 * (1 - iou)), int(255 * iou), int(255 * iou))
+        ious = np.full(len(proposals), np.nan) if ious is None else np.asarray(ious)
+        for (x, y, w, h), iou in zip(np.asarray(proposals), ious):
+            colour = (200, 200, 0) if not np.isfinite(iou) else (int(255 * (1 - iou)), int(255 * iou), int(255 * iou))
             cv2.rectangle(canvas, (int(round(x)), int(round(y))), (int(round(x + w)), int(round(y + h))), colour, 1)
     x, y, w, h = np.asarray(box)
     cv2.rectangle(canvas, (int(round(x)), int(round(y))), (int(round(x + w)), int(round(y + h))), (0, 255, 0), 2)

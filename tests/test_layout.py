@@ -25,6 +25,9 @@ ALLOWED = {
     "tracking.train": {"tracking.train", "loaders", "tracking.models", "tracking.ops", "tracking.data"},
     "tracking.trackers": {"tracking.trackers", "tracking.models", "tracking.ops", "tracking.data"},
     "tracking.eval": {"tracking.eval", "tracking.trackers", "tracking.models", "tracking.ops", "tracking.data"},
+    "tracking.settings": {"tracking.settings", "tracking.data", "tracking.models"},
+    "tracking.export": {"tracking.export", "tracking.train", "tracking.models", "tracking.data", "tracking.ops",
+                        "loaders"},
 }
 
 

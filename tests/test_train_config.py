@@ -82,6 +82,15 @@ def test_a_target_replaces_a_base_name(tmp_path):
         load_config(path, ["model={name: dimpnet18, _target_: mypkg.build}"])
 
 
+def test_switching_a_component_drops_the_old_callables_kwargs():
+    base = os.path.join(CONFIGS, "dimp50.yaml")
+    kept = load_config(base, ["model.kwargs.filter_size=2"])
+    assert kept.model.kwargs.filter_size == 2 and kept.model.kwargs.num_dist_bins == 100  # same callable: merged
+    switched = load_config(base, ["model._target_=mypkg.build", "model.kwargs.width=3", "actor.name=atom"])
+    assert dict(switched.model.kwargs) == {"width": 3}
+    assert dict(switched.actor.kwargs) == {} and dict(switched.actor.loss_weights) == {}
+
+
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_configs_load(name):
     cfg = load_config(os.path.join(CONFIGS, f"{name}.yaml"))

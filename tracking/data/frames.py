@@ -15,7 +15,8 @@ decoded by OpenCV.
 
 :func:`check_frame` is the cheaper check of the same verdict, for loaders that decode elsewhere (DALI): for
 JPEGs all of the entropy-coded data is decoded (where libjpeg detects damage) but only the luma, at 1/8
-scale.
+scale. :func:`frame_size` gives the size decode_frame's image will have (EXIF orientation applied) from a
+JPEG's header alone.
 
 OpenCV and simplejpeg are imported on first use.
 """
@@ -129,12 +130,35 @@ def check_frame(path: str, data: bytes) -> tuple[int, int]:
     import simplejpeg
 
     try:
-        height, width, colorspace, _ = simplejpeg.decode_jpeg_header(data)
+        _, _, colorspace, _ = simplejpeg.decode_jpeg_header(data)
         target = "CMYK" if colorspace in ("CMYK", "YCCK") else "GRAY"
         simplejpeg.decode_jpeg(data, colorspace=target, min_height=1, min_width=1, strict=True)
     except ValueError as exc:
         raise _libjpeg_error(path, exc) from None
+    return _jpeg_size(path, data)
+
+
+def _jpeg_size(path: str, data: bytes) -> tuple[int, int]:
+    """The (height, width) a JPEG decodes to, from its header: the frame size with the EXIF orientation
+    applied (a transposing orientation swaps the sides, as decode_frame's apply_orientation does)."""
+    import simplejpeg
+
+    try:
+        height, width, _, _ = simplejpeg.decode_jpeg_header(data)
+    except ValueError as exc:
+        raise _libjpeg_error(path, exc) from None
     return (width, height) if jpeg_orientation(data) in TRANSPOSING_ORIENTATIONS else (height, width)
+
+
+def frame_size(path: str) -> tuple[int, int]:
+    """The (height, width) of the image decode_frame(path) returns, without decoding it where that is cheap:
+    for JPEGs from the header and the EXIF orientation (no entropy-coded data is decoded, so a JPEG damaged
+    after its header still gets a size here and fails in decode_frame); other formats are decoded.
+    FrameDecodeError when the file is missing, empty or its header does not parse."""
+    data = read_frame_bytes(path)
+    if is_jpeg(data):
+        return _jpeg_size(path, data)
+    return _decode_other(path, data, rgb=False).shape[:2]
 
 
 def _decode_other(path: str, data: bytes, rgb: bool) -> np.ndarray:

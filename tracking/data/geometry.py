@@ -18,6 +18,11 @@ Conventions (the same as ``tracking.data.sequence``):
 * Unlike pytracking, which rounds crop windows to whole pixels, windows here stay continuous: the crop
   is then exactly the documented window, and the box mapping into the crop (``box_to_crop``) is exact
   rather than off by up to half a pixel of rounding.
+* A *mirrored* window has ``x1 > x2``: the same formula then maps output column u = 0 to the window's right
+  edge, i.e. the crop is the horizontal mirror image (``np.fliplr``) of the crop of the window with x1 and
+  x2 swapped (as ``tracking.ops.crop_and_resize`` treats ``x2 < x1``). Processing marks horizontally
+  flipped frames this way (``mirror_windows``). Functions accept mirrored windows only when called with
+  ``allow_mirrored=True``; otherwise (and always for ``y2 <= y1`` or ``x2 == x1``) such a window is an error.
 
 Every function takes arrays with arbitrary leading dimensions ``[...]`` where that is natural and works
 on them without Python loops per box. Randomness only comes from an explicit ``numpy.random.Generator``.
@@ -31,8 +36,8 @@ import numpy as np
 
 __all__ = [
     "xywh_to_xyxy", "xyxy_to_xywh", "box_center", "box_iou", "jitter_box", "crop_window",
-    "window_to_affine", "affine_to_cv2", "box_to_crop", "box_from_crop", "label_size", "gaussian_label",
-    "sample_proposals",
+    "window_to_affine", "affine_to_cv2", "box_to_crop", "box_from_crop", "mirror_windows", "window_is_mirrored",
+    "unmirror_windows", "label_size", "gaussian_label", "sample_proposals",
 ]
 
 
@@ -57,7 +62,11 @@ def _check_valid_boxes(fn: str, name: str, box: np.ndarray) -> None:
                          f"{box[tuple(bad)].tolist()} at index {bad.tolist()}; filter invalid boxes before calling")
 
 
-def _check_valid_windows(fn: str, window: np.ndarray) -> None:
+def _check_valid_windows(fn: str, window: np.ndarray, allow_mirrored: bool = False) -> None:
+    """Raise ValueError unless every xyxy window is finite with y2 > y1 and x2 > x1 (or, with
+    ``allow_mirrored``, x2 != x1: a mirrored window has x2 < x1)."""
+    if allow_mirrored:
+        window = unmirror_windows(window)[0]
     _check_valid_boxes(fn, "window", xyxy_to_xywh(window))
 
 
@@ -177,11 +186,12 @@ def crop_window(box, search_area_factor: float) -> np.ndarray:
     return np.concatenate([center - half[..., None], center + half[..., None]], axis=-1)
 
 
-def window_to_affine(window, output_size: float) -> np.ndarray:
+def window_to_affine(window, output_size: float, allow_mirrored: bool = False) -> np.ndarray:
     """The output->source affine map of cropping ``window`` to an ``S x S`` output.
 
     Args:
-        window: [..., 4] xyxy, finite with x2 > x1 and y2 > y1 (else ValueError).
+        window: [..., 4] xyxy, finite with x2 > x1 and y2 > y1 (else ValueError); with ``allow_mirrored``
+            also x2 < x1 (a mirrored window, module docstring: then ``sx < 0``).
         output_size: S > 0.
 
     Returns:
@@ -189,7 +199,7 @@ def window_to_affine(window, output_size: float) -> np.ndarray:
         ``[[sx, 0, x1], [0, sy, y1]]`` with ``sx = (x2 - x1) / S``, ``sy = (y2 - y1) / S``.
     """
     w = _as_boxes("window", window)
-    _check_valid_windows("window_to_affine", w)
+    _check_valid_windows("window_to_affine", w, allow_mirrored)
     size = _check_output_size("window_to_affine", output_size)
     m = np.zeros(w.shape[:-1] + (2, 3))
     m[..., 0, 0] = (w[..., 2] - w[..., 0]) / size
@@ -219,44 +229,76 @@ def affine_to_cv2(matrix) -> np.ndarray:
     return out
 
 
-def box_to_crop(box, window, output_size: float) -> np.ndarray:
+def box_to_crop(box, window, output_size: float, allow_mirrored: bool = False) -> np.ndarray:
     """Map xywh boxes from source coordinates into the coordinates of their ``S x S`` crop.
 
     Args:
         box: [..., 4] xywh, finite with positive size (else ValueError).
-        window: [..., 4] xyxy crop window (broadcasts with ``box``), finite with positive size.
+        window: [..., 4] xyxy crop window (broadcasts with ``box``), finite with positive size; with
+            ``allow_mirrored`` it may be mirrored (x2 < x1, module docstring).
         output_size: S > 0.
 
     Returns:
         [..., 4] xywh in crop coordinates: ``x' = (x - x1) * S / (x2 - x1)``, ``w' = w * S / (x2 - x1)``
-        (likewise for y, h). The window itself maps to ``(0, 0, S, S)``.
+        (likewise for y, h). The window itself maps to ``(0, 0, S, S)``. For a mirrored window (x1 > x2) the
+        box's right edge maps to the crop box's left edge: ``x' = (x1 - x - w) * S / (x1 - x2)``,
+        ``w' = w * S / (x1 - x2)`` (positive).
     """
     b = _as_boxes("box", box)
     w = _as_boxes("window", window)
     _check_valid_boxes("box_to_crop", "box", b)
-    _check_valid_windows("box_to_crop", w)
+    _check_valid_windows("box_to_crop", w, allow_mirrored)
     size = _check_output_size("box_to_crop", output_size)
-    scale = size / (w[..., 2:] - w[..., :2])
-    return np.concatenate([(b[..., :2] - w[..., :2]) * scale, b[..., 2:] * scale], axis=-1)
+    scale = size / (w[..., 2:] - w[..., :2])  # negative sx for a mirrored window
+    # the corner mapped to the crop box's top-left: (x, y) normally, (x + w, y) through a mirrored window
+    corner = b[..., :2] + np.where(scale < 0, b[..., 2:], 0.0)
+    return np.concatenate([(corner - w[..., :2]) * scale, b[..., 2:] * np.abs(scale)], axis=-1)
 
 
-def box_from_crop(box, window, output_size: float) -> np.ndarray:
+def box_from_crop(box, window, output_size: float, allow_mirrored: bool = False) -> np.ndarray:
     """Inverse of ``box_to_crop``: map xywh boxes in crop coordinates back to source coordinates.
 
     Args:
         box: [..., 4] xywh in crop coordinates (not validated: predictions pass through as they are).
-        window: [..., 4] xyxy crop window (broadcasts with ``box``), finite with positive size.
+        window: [..., 4] xyxy crop window (broadcasts with ``box``), finite with positive size; with
+            ``allow_mirrored`` it may be mirrored (x2 < x1).
         output_size: S > 0.
 
     Returns:
-        [..., 4] xywh: ``x = x1 + x' * (x2 - x1) / S``, ``w = w' * (x2 - x1) / S`` (likewise for y, h).
+        [..., 4] xywh: ``x = x1 + x' * (x2 - x1) / S``, ``w = w' * (x2 - x1) / S`` (likewise for y, h); for
+        a mirrored window ``x = x1 - (x' + w') * (x1 - x2) / S`` and ``w = w' * (x1 - x2) / S``.
     """
     b = _as_boxes("box", box)
     w = _as_boxes("window", window)
-    _check_valid_windows("box_from_crop", w)
+    _check_valid_windows("box_from_crop", w, allow_mirrored)
     size = _check_output_size("box_from_crop", output_size)
     scale = (w[..., 2:] - w[..., :2]) / size
-    return np.concatenate([w[..., :2] + b[..., :2] * scale, b[..., 2:] * scale], axis=-1)
+    corner = b[..., :2] + np.where(scale < 0, b[..., 2:], 0.0)
+    return np.concatenate([w[..., :2] + corner * scale, b[..., 2:] * np.abs(scale)], axis=-1)
+
+
+def window_is_mirrored(window) -> np.ndarray:
+    """[...] bool for [..., 4] xyxy windows: True where the window is mirrored (x2 < x1)."""
+    w = _as_boxes("window", window)
+    return w[..., 2] < w[..., 0]
+
+
+def mirror_windows(window, flip) -> np.ndarray:
+    """[..., 4] xyxy windows with x1 and x2 swapped where ``flip`` ([...] bool, broadcasts) is True: the
+    window of the horizontally mirrored crop (module docstring). Mirroring twice gives the window back."""
+    w = _as_boxes("window", window)
+    f = np.asarray(flip, dtype=bool)
+    x1, x2 = np.where(f, w[..., 2], w[..., 0]), np.where(f, w[..., 0], w[..., 2])
+    y1, y2 = np.broadcast_arrays(w[..., 1], w[..., 3], x1)[:2]
+    return np.stack([x1, y1, x2, y2], axis=-1)
+
+
+def unmirror_windows(window) -> tuple[np.ndarray, np.ndarray]:
+    """``(windows [..., 4] with x1 <= x2, mirrored [...] bool)`` for [..., 4] xyxy windows, possibly mirrored:
+    ``mirror_windows(*unmirror_windows(w))`` is ``w``."""
+    w = _as_boxes("window", window)
+    mirrored = window_is_mirrored(w)
+    return mirror_windows(w, mirrored), mirrored
 
 
 # ----------------------------------------------------------------------------------------------- labels
@@ -269,8 +311,9 @@ def label_size(feature_size: int, kernel_size: int, end_pad_if_even: bool = True
 
 
 def gaussian_label(center_crop_xy, output_size: float, feature_size: int, kernel_size: int,
-                   sigma_factor: float, end_pad_if_even: bool = True) -> np.ndarray:
-    """DiMP's Gaussian classification label on the filter's output grid.
+                   sigma_factor: float, end_pad_if_even: bool = True, density: bool = False) -> np.ndarray:
+    """DiMP's Gaussian classification label on the filter's output grid (or, with ``density``, PrDiMP's
+    Gaussian label density on it).
 
     Args:
         center_crop_xy: [..., 2] target centre ``(cx, cy)`` in crop coordinates (continuous, 0..S).
@@ -280,12 +323,24 @@ def gaussian_label(center_crop_xy, output_size: float, feature_size: int, kernel
         sigma_factor: Gaussian std as a fraction of S (DiMP: ``1/4 / search_area_factor``, e.g. 0.05);
             ``sigma_factor * feature_size`` feature cells.
         end_pad_if_even: see ``label_size``.
+        density: False: the peak is 1 (DiMP's label). True: the normal density in feature-cell units, i.e.
+            the label divided by ``2 pi sigma_c^2`` with ``sigma_c = sigma_factor * feature_size`` cells, so it
+            sums to ~1 over a grid that holds the Gaussian (pytracking's ``density=True``).
 
     Returns:
         [..., L, L] float64, L = ``label_size(feature_size, kernel_size, end_pad_if_even)``, indexed
         [row (y), column (x)]. Cell k (0..L-1) has the crop coordinate
         ``x_k = (k - (L - 1) / 2) * stride + S / 2`` (the grid is centred on the crop centre), and
         ``label[..., i, j] = exp(-0.5 * ((x_j - cx)^2 + (x_i - cy)^2) / (sigma_factor * S)^2)``.
+
+    Grid convention against pytracking's ``gaussian_label_function`` (its cell k sits at the crop coordinate
+    where its formula peaks): with an odd kernel, or an even one and ``end_pad_if_even`` (every DiMP / PrDiMP /
+    SuperDiMP setting: 19x19 or 23x23 maps, cell k at ``k * stride``), the grids are the same, and so are sigma
+    and the density's scale. They differ for an even kernel with ``end_pad_if_even=False``: pytracking keeps its
+    half-cell shift for even kernels there, so its cell k sits at ``k * stride``, while this grid stays centred
+    on the crop (cell k at ``(k + 0.5) * stride``): half a stride apart. The target centre differs too where
+    pytracking's crop boxes do: its windows are rounded to whole pixels, and DiMPProcessing's crop boxes put the
+    jittered box's centre at ``(S - 1) / 2`` rather than ``S / 2``.
     """
     c = np.asarray(center_crop_xy, dtype=np.float64)
     if c.ndim == 0 or c.shape[-1] != 2:
@@ -302,6 +357,9 @@ def gaussian_label(center_crop_xy, output_size: float, feature_size: int, kernel
     sigma = sigma_factor * size
     gx = np.exp(-0.5 * ((grid - c[..., 0, None]) / sigma) ** 2)  # [..., L]
     gy = np.exp(-0.5 * ((grid - c[..., 1, None]) / sigma) ** 2)
+    if density:
+        gx = gx / (np.sqrt(2.0 * np.pi) * sigma_factor * feature_size)
+        gy = gy / (np.sqrt(2.0 * np.pi) * sigma_factor * feature_size)
     return gy[..., :, None] * gx[..., None, :]
 
 

@@ -13,7 +13,7 @@ under torch's safe unpickler and nothing in it can run code::
     optimizer, scheduler, scaler   their state_dicts (scaler: {} when no GradScaler)
     rng           {"torch": ByteTensor, "cuda": [ByteTensor], "numpy": {...}, "python": [...]}
     loader        the rank-0 loader's state_dict (epoch, next batch, settings it must be resumed with)
-    metrics       {"best": value or None, "best_epoch": int or None, "history": [per-epoch summaries]}
+    metrics       {"history": [per-epoch summaries], "extra": {"best": {"value", "epoch", "metric", "source"}, ...}}
 
 Files live in ``<run_dir>/checkpoints/``: ``step_<global_step>.pth`` (the last ``keep_last`` are kept) and
 ``best.pth``. Each is written to a temporary file in the same directory, flushed to disk and renamed, so a
@@ -69,8 +69,9 @@ def load_checkpoint(path: str) -> dict:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated zip, foreign pickle refused by the safe unpickler, ...
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"{path}: cannot read the checkpoint ({first})") from None
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise CheckpointError(f"{path}: cannot read the checkpoint ({type(e).__name__}: {first}); is it a "
+                              "training checkpoint (<run_dir>/checkpoints/*.pth)?") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         found = data.get("format") if isinstance(data, dict) else type(data).__name__
         raise CheckpointError(f"{path}: not a training checkpoint of format {FORMAT!r} (found {found!r})")

@@ -232,26 +232,38 @@ def _valid_keys(schema, dotted: str) -> str:
 COMPONENTS = ("model", "actor", "data.sampler", "data.processing")
 
 
-def _one_of_name_or_target(update) -> None:
+def _switch_components(base, update):
     """A component given with only ``name`` (or only ``_target_``) in ``update`` replaces the other of the two,
-    so a file naming ``_target_`` overrides a base's ``name`` (and vice versa)."""
+    so a file naming ``_target_`` overrides a base's ``name`` (and vice versa); and when the callable changes, the
+    base's ``kwargs`` (and an actor's ``loss_weights``) belong to the old callable and are dropped. Returns the
+    base to merge onto (a copy when something was dropped)."""
     from omegaconf import DictConfig, OmegaConf, open_dict
 
     for key in COMPONENTS:
         node = OmegaConf.select(update, key, default=None)
-        if isinstance(node, DictConfig):
-            with open_dict(node):
-                if "_target_" in node and "name" not in node:
-                    node.name = None
-                elif "name" in node and "_target_" not in node:
-                    node._target_ = None
+        if not isinstance(node, DictConfig):
+            continue
+        with open_dict(node):
+            if "_target_" in node and "name" not in node:
+                node.name = None
+            elif "name" in node and "_target_" not in node:
+                node._target_ = None
+        old = OmegaConf.select(base, key, default=None)
+        if old is None or "name" not in node:
+            continue
+        if (old.name, old._target_) != (node.name, node._target_):
+            base = base.copy() if base is not None else base
+            OmegaConf.update(base, f"{key}.kwargs", {}, merge=False)
+            if "loss_weights" in old:
+                OmegaConf.update(base, f"{key}.loss_weights", {}, merge=False)
+    return base
 
 
 def _merge(base, update, where: str):
     """Merge ``update`` onto ``base`` (both OmegaConf), turning schema errors into ConfigError naming ``where``."""
     from omegaconf import OmegaConf
 
-    _one_of_name_or_target(update)
+    base = _switch_components(base, update)
     from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
     try:

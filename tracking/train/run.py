@@ -17,9 +17,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from omegaconf import OmegaConf
 
 from . import checkpoint as ckpt
-from .build import build_actor_from, build_network_from, build_train_loader, build_val_loader
+from .build import locate, build_actor_from, build_network_from, build_train_loader, build_val_loader
 from .config import to_container, to_yaml
 from .distributed import Layout, setup, teardown
 from .events import EventWriter
@@ -137,6 +138,10 @@ def train(cfg: Any, config_path: str | None = None, resume: str | None = None) -
         _configure_logging(layout, run_dir)
         _determinism(cfg)
         state = _start(cfg, run_dir, resume)
+        for key in ("model", "actor", "data.sampler", "data.processing"):  # import paths first: seconds, not minutes
+            target = OmegaConf.select(cfg, key)._target_
+            if target:
+                locate(target, key)
         datasets, weights, val_sets, val_weights = _datasets(cfg, config_path)
         _seed_everything(cfg.train.seed)  # the same initial weights on every rank
         net, net_info = build_network_from(cfg.model)
