@@ -113,6 +113,12 @@ def test_dimp50_holds_pytrackings_settings():
     assert (cfg.data.val.samples_per_epoch, cfg.data.val.every) == (5000, 5)
 
 
+def test_a_child_naming_the_network_keeps_the_bases_arguments():
+    cfg = load_config(os.path.join(CONFIGS, "dimp18.yaml"))
+    assert cfg.model.name == "dimpnet18" and cfg.model.kwargs.filter_size == 4
+    assert cfg.model.kwargs.backbone_pretrained is True and cfg.model.kwargs.num_dist_bins == 100
+
+
 def test_super_dimp_and_atom_settings():
     sd = load_config(os.path.join(CONFIGS, "super_dimp.yaml"))
     assert (sd.data.batch_size, sd.data.samples_per_epoch, sd.data.processing.name) == (20, 40000, "super_dimp")

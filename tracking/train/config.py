@@ -251,7 +251,8 @@ def _switch_components(base, update):
         old = OmegaConf.select(base, key, default=None)
         if old is None or "name" not in node:
             continue
-        if (old.name, old._target_) != (node.name, node._target_):
+        had_one = old.name is not None or old._target_ is not None
+        if had_one and (old.name, old._target_) != (node.name, node._target_):
             base = base.copy() if base is not None else base
             OmegaConf.update(base, f"{key}.kwargs", {}, merge=False)
             if "loss_weights" in old:
