@@ -22,7 +22,6 @@ synthetic dataset (640x360 JPEGs). Absolute numbers are the machine's; compare r
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys

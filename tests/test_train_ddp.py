@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 
-import pytest
 import torch
 
 from _train_helpers import REPO, train_env, run_train
