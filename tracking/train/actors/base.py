@@ -154,6 +154,17 @@ class IterateLosses:
     def total(self) -> Tensor:
         return self.w_final + self.w_init + self.w_iter
 
+    def stats(self, weighted: tuple[str, str, str], unweighted: tuple[str, str, str]) -> dict[str, Tensor]:
+        """The terms under pytracking's stat names: ``weighted`` = names of (w_final, w_init, w_iter),
+        ``unweighted`` = names of (final, init, iter_mean); the iter entries only with intermediate iterates."""
+        out = {weighted[0]: self.w_final, weighted[1]: self.w_init}
+        if self.iter_mean is not None:
+            out[weighted[2]] = self.w_iter
+        out.update({unweighted[0]: self.final, unweighted[1]: self.init})
+        if self.iter_mean is not None:
+            out[unweighted[2]] = self.iter_mean
+        return out
+
 
 def weigh_iterates(losses: Sequence[Tensor], weight_final: float, weight_init: float,
                    weight_iter: float) -> IterateLosses:

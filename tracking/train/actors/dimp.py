@@ -47,14 +47,8 @@ def hinge_stats(actor: BaseActor, objective: nn.Module, target_scores: list[Tens
     w = actor.loss_weights
     terms = weigh_iterates([objective(s, label, test_anno) for s in target_scores],
                            w["test_clf"], w["test_init_clf"], w["test_iter_clf"])
-    stats = {"Loss/target_clf": terms.w_final, "Loss/test_init_clf": terms.w_init}
-    if terms.iter_mean is not None:
-        stats["Loss/test_iter_clf"] = terms.w_iter
-    stats["ClfTrain/test_loss"] = terms.final
-    stats["ClfTrain/test_init_loss"] = terms.init
-    if terms.iter_mean is not None:
-        stats["ClfTrain/test_iter_loss"] = terms.iter_mean
-    return terms.total, stats
+    return terms.total, terms.stats(("Loss/target_clf", "Loss/test_init_clf", "Loss/test_iter_clf"),
+                                    ("ClfTrain/test_loss", "ClfTrain/test_init_loss", "ClfTrain/test_iter_loss"))
 
 
 class DiMPActor(BaseActor):

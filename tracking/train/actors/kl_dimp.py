@@ -154,11 +154,5 @@ class KLDiMPActor(BaseActor):
         w = self.loss_weights
         terms = weigh_iterates([self.clf_objective(s, density, grid_dim=(-2, -1)) for s in target_scores],
                                w["clf_ce"], w["clf_ce_init"], w["clf_ce_iter"])
-        stats = {"Loss/clf_ce": terms.w_final, "Loss/clf_ce_init": terms.w_init}
-        if terms.iter_mean is not None:
-            stats["Loss/clf_ce_iter"] = terms.w_iter
-        stats["ClfTrain/clf_ce"] = terms.final
-        stats["ClfTrain/clf_ce_init"] = terms.init
-        if terms.iter_mean is not None:
-            stats["ClfTrain/clf_ce_iter"] = terms.iter_mean
-        return terms.total, stats
+        return terms.total, terms.stats(("Loss/clf_ce", "Loss/clf_ce_init", "Loss/clf_ce_iter"),
+                                        ("ClfTrain/clf_ce", "ClfTrain/clf_ce_init", "ClfTrain/clf_ce_iter"))
