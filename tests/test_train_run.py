@@ -111,7 +111,8 @@ def test_missing_dataset_roots_fail_before_training(tmp_path):
     assert out.returncode == 2
     assert out.stderr.startswith("error: ") and "Traceback" not in out.stderr
     for name in ("lasot", "got10k", "trackingnet", "coco", "data.datasets[0]", "configs/dimp50.yaml",
-                 "TRACKING_GOT10K_ROOT", "tracking.settings --init", "data.datasets=[{name: synthetic}]"):
+                 "TRACKING_GOT10K_ROOT", "tracking.settings --init", "data.val.datasets[0]: got10k (split votval)",
+                 "'data.datasets=[{name: synthetic, split: train}]' 'data.val.datasets=[{name: synthetic, split: val}]'"):
         assert name in out.stderr, name
     assert not (tmp_path / "run" / "checkpoints").exists()
 

@@ -246,33 +246,57 @@ def _resolve_roots(entries: Sequence[DatasetEntry], key: str, config_path: str |
                 source = "root: in the entry" if entry.root is not None else configured[1]
                 missing.append(MissingRoot(entry, os.path.abspath(os.path.expanduser(configured[0])), source))
     if missing:
-        raise DatasetRootsMissingError(_missing_message(missing, key, config_path), missing)
+        raise DatasetRootsMissingError(_missing_message([(key, missing)], config_path), missing)
     return found
 
 
-def check_roots(entries: Sequence[Mapping], *, config_path: str | None,
-                key: str = "data.datasets") -> list[str | None]:
+def check_roots(entries: Sequence[Mapping], *, config_path: str | None, key: str = "data.datasets",
+                more: Sequence[tuple[str, Sequence[Mapping]]] = ()) -> list[str | None]:
     """Validate the entries and resolve every root, parsing no dataset: the absolute root of each entry (None
-    for synthetic). :func:`build_datasets` does this first; call it directly to check several entry lists
-    (training, validation) before building any.
+    for synthetic). :func:`build_datasets` does this first. ``more``: further ``(key, entries)`` lists (e.g.
+    ``("data.val.datasets", ...)``) checked too, so that one message names every missing root of all of them.
 
     Raises:
         DatasetRootsMissingError, ValueError: as :func:`build_datasets`.
     """
-    return _resolve_roots(parse_entries(entries, config_path=config_path, key=key), key, config_path)
+    groups = [(key, entries), *more]
+    found, failures = None, []
+    for group_key, group in groups:
+        try:
+            roots = _resolve_roots(parse_entries(group, config_path=config_path, key=group_key), group_key,
+                                   config_path)
+        except DatasetRootsMissingError as e:
+            failures.append((group_key, e.missing))
+            continue
+        if found is None and group_key == key:
+            found = roots
+    if failures:
+        missing = [m for _, group in failures for m in group]
+        raise DatasetRootsMissingError(_missing_message(failures, config_path), missing)
+    return found if found is not None else []
 
 
-def _missing_message(missing: Sequence[MissingRoot], key: str, config_path: str | None) -> str:
-    """The message of DatasetRootsMissingError (see build_datasets)."""
+def _missing_message(groups: Sequence[tuple[str, Sequence[MissingRoot]]], config_path: str | None) -> str:
+    """The message of DatasetRootsMissingError (see build_datasets): every missing root of every ``(config key,
+    missing)`` group, then one block of ways to set them."""
     config = _in_file(config_path)
+    missing = [m for _, group in groups for m in group]
     keys = list(dict.fromkeys(m.entry.key for m in missing))
     settings = settings_path()
     exists = "" if os.path.isfile(settings) else " (it does not exist yet)"
-    lines = [f"dataset root{'s' if len(missing) > 1 else ''} missing for {len(missing)} of the datasets of "
-             f"{key}{config}:"]
-    for m in missing:
-        what = "not set" if m.path is None else f"{m.path!r} (from {m.source}) is not a directory"
-        lines.append(f"  {m.entry.config_key}: {m.entry.describe()}: root {what}")
+    lines = []
+    for key, group in groups:
+        lines.append(f"dataset root{'s' if len(group) > 1 else ''} missing for {len(group)} of the datasets of "
+                     f"{key}{config}:")
+        for m in group:
+            what = "not set" if m.path is None else f"{m.path!r} (from {m.source}) is not a directory"
+            lines.append(f"  {m.entry.config_key}: {m.entry.describe()}: root {what}")
+    with_val = any("val" in key.split(".") for key, _ in groups)
+
+    def split(key: str) -> str:  # the held-out tail for validation, the rest for training
+        return ", split: val" if "val" in key.split(".") else ", split: train" if with_val else ""
+
+    synthetic = " ".join(f"'{key}=[{{name: {SYNTHETIC}{split(key)}}}]'" for key, _ in groups)
     lines += ["Set each root in one of these ways:",
               f"  - in the settings file {settings}{exists}: {', '.join(f'datasets.{k}: DIR' for k in keys)} "
               "(`python -m tracking.settings --init` writes a template; `python -m tracking.settings` shows "
@@ -280,7 +304,7 @@ def _missing_message(missing: Sequence[MissingRoot], key: str, config_path: str 
               f"  - the environment variable{'s' if len(keys) > 1 else ''} "
               f"{', '.join(env_var(k) for k in keys)};",
               f"  - root: DIR in the entry{config};",
-              f"or train on the embedded synthetic data: override '{key}=[{{name: {SYNTHETIC}}}]'."]
+              f"or train on the embedded synthetic data: override {synthetic}."]
     return "\n".join(lines)
 
 

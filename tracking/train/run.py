@@ -89,9 +89,8 @@ def _datasets(cfg: Any, config_path: str | None) -> tuple[list, list, list, list
     entries = to_container(cfg.data)
     with_val = bool(entries["val"]["datasets"]) and cfg.data.val.samples_per_epoch > 0
     # every root first (training, then validation) before any dataset is parsed: a missing one costs seconds
-    check_roots(entries["datasets"], config_path=config_path, key="data.datasets")
-    if with_val:
-        check_roots(entries["val"]["datasets"], config_path=config_path, key="data.val.datasets")
+    check_roots(entries["datasets"], config_path=config_path, key="data.datasets",
+                more=[("data.val.datasets", entries["val"]["datasets"])] if with_val else [])
     train, weights = build_datasets(entries["datasets"], config_path=config_path, key="data.datasets")
     val, val_weights = [], []
     if with_val:
