@@ -27,7 +27,8 @@ def _losses(run_dir: str) -> dict[int, float]:
 
 def test_demo_run_writes_logs_checkpoints_and_a_summary(tmp_path):
     run_dir = tmp_path / "run"
-    out = run_train(["--config", "configs/demo.yaml", *tiny_demo(run_dir, samples=8, val=True)], train_env(tmp_path))
+    out = run_train(["--config", "configs/demo.yaml", *tiny_demo(run_dir, samples=8, val=True), "data.val.every=2"],
+                    train_env(tmp_path))
     assert out.returncode == 0, out.stderr[-3000:]
     assert "loader-bound" in out.stderr and "run summary" in out.stderr
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -35,7 +36,10 @@ def test_demo_run_writes_logs_checkpoints_and_a_summary(tmp_path):
     assert 0.0 <= summary["loader_bound"] <= 1.0 and summary["samples_per_s"] > 0
     records = read_metrics(str(run_dir))
     kinds = [r["kind"] for r in records]
-    assert kinds.count("train") == 8 and kinds.count("epoch") == 2 and kinds.count("val") == 2
+    assert kinds.count("train") == 8 and kinds.count("epoch") == 2 and kinds.count("val") == 1  # every 2 epochs
+    # best.pth is chosen among validated epochs only (epoch 1's training loss is never compared with a val loss)
+    (val,) = [r for r in records if r["kind"] == "val"]
+    assert summary["best"] == {"value": val["Loss/total"], "epoch": 1, "metric": "Loss/total", "source": "val"}
     for r in records:
         if r["kind"] == "train":
             assert {"Loss/total", "time/data", "time/compute", "loader_bound", "lr"} <= set(r)

@@ -221,13 +221,15 @@ class LRSchedulerHook(HookBase):
 
 class CheckpointHook(HookBase):
     """Writes ``step_<n>.pth`` every ``every_iters`` iterations (0: never within an epoch) and after every epoch
-    (rank 0), keeps the last ``keep_last``, and copies the epoch with the lowest ``best_metric`` (validation's
-    when it ran, else the training epoch's) to ``best.pth``. ``make_state(epoch, next_batch)`` builds the dict."""
+    (rank 0), keeps the last ``keep_last``, and copies the epoch with the lowest ``best_metric`` to ``best.pth``:
+    among the validated epochs when the run validates (``validated=True``), else by the training epoch's value
+    (the two are never compared with each other). ``make_state(epoch, next_batch)`` builds the dict."""
 
     def __init__(self, run_dir: str, make_state: Callable[[int, int], dict], every_iters: int, keep_last: int,
-                 best_metric: str, enabled: bool) -> None:
+                 best_metric: str, enabled: bool, validated: bool = False) -> None:
         self.run_dir, self.make_state = run_dir, make_state
         self.every_iters, self.keep_last, self.best_metric, self.enabled = every_iters, keep_last, best_metric, enabled
+        self.validated = validated
 
     def _save(self, epoch: int, next_batch: int) -> str:
         path = os.path.join(ckpt.checkpoint_dir(self.run_dir), f"step_{self.trainer.global_step:08d}.pth")
@@ -244,13 +246,13 @@ class CheckpointHook(HookBase):
     def after_epoch(self) -> None:
         t = self.trainer
         summary = t.history[-1] if t.history else {}
-        source = summary.get("val") or summary
+        source = summary.get("val", {}) if self.validated else summary
         value = source.get(self.best_metric)
         best = t.extra_state.get("best")
         improved = value is not None and math.isfinite(value) and (best is None or value < best["value"])
         if improved:
             t.extra_state["best"] = {"value": float(value), "epoch": t.epoch, "metric": self.best_metric,
-                                     "source": "val" if summary.get("val") else "train"}
+                                     "source": "val" if self.validated else "train"}
         if not self.enabled:
             return
         path = self._save(t.epoch + 1, 0)

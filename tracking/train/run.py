@@ -208,7 +208,8 @@ def train(cfg: Any, config_path: str | None = None, resume: str | None = None) -
             hooks.append(ValidationHook(val_loader, cfg.data.val.every, writer, layout.distributed))
         hooks += [LRSchedulerHook(scheduler),
                   CheckpointHook(run_dir, make_state, cfg.train.checkpoint.every_iters, cfg.train.checkpoint.keep_last,
-                                 cfg.train.checkpoint.best_metric, enabled=layout.is_main)]
+                                 cfg.train.checkpoint.best_metric, enabled=layout.is_main,
+                                 validated=val_loader is not None)]
         trainer = Trainer(actor=actor, model=net, optimizer=optimizer, scheduler=scheduler, loader=loader,
                           device=layout.device, epochs=cfg.train.epochs, amp=amp, grad_clip=cfg.train.grad_clip,
                           hooks=hooks, start_epoch=start_epoch, start_batch=start_batch, global_step=step,
