@@ -151,6 +151,7 @@ def test_files_that_are_not_checkpoints(tmp_path):
     cases = {}
     cases["random.pth.tar"] = lambda p: p.write_bytes(os.urandom(512))
     cases["empty.pth.tar"] = lambda p: p.write_bytes(b"")
+    cases["mark.pth.tar"] = lambda p: p.write_bytes(b"t.")  # TUPLE without MARK: an IndexError in the unpickler
     cases["tensor.pth.tar"] = lambda p: torch.save(torch.ones(3), p)
     cases["state_dict.pth.tar"] = lambda p: torch.save({"conv.weight": torch.ones(3)}, p)
 

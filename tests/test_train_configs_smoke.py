@@ -6,11 +6,12 @@ import json
 
 import pytest
 
-from _train_helpers import run_train, train_env
+from _train_helpers import compiled_path_only, run_train, train_env
 
 TINY = "kwargs: {sequences: 6, frames: 30, width: 160, height: 90}"
 
 
+@compiled_path_only()
 @pytest.mark.parametrize("config", ["dimp18", "prdimp18", "super_dimp", "atom"])
 def test_config_trains_one_iteration(tmp_path, config):
     run_dir = tmp_path / "run"

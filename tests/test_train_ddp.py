@@ -14,7 +14,7 @@ import sys
 
 import torch
 
-from _train_helpers import REPO, train_env, run_train
+from _train_helpers import compiled_path_only, REPO, train_env, run_train
 
 TINY = "kwargs: {sequences: 6, frames: 30, width: 160, height: 90}"
 
@@ -31,6 +31,7 @@ def _final_params(run_dir) -> dict:
     return torch.load(path, weights_only=True)["model"]
 
 
+@compiled_path_only()
 def test_two_gloo_ranks_match_one_process(tmp_path):
     env = train_env(tmp_path)
     single = tmp_path / "single"

@@ -13,7 +13,7 @@ import time
 import pytest
 import torch
 
-from _train_helpers import REPO, tiny_demo, train_env, run_train
+from _train_helpers import compiled_path_only, REPO, tiny_demo, train_env, run_train
 from tracking.train.events import read_metrics
 
 
@@ -72,6 +72,7 @@ def test_fresh_run_refuses_a_run_dir_with_checkpoints_and_resume_needs_one(tmp_p
     assert finished.returncode == 0, finished.stderr[-2000:]
 
 
+@compiled_path_only()
 def test_exact_resume_after_sigkill(tmp_path):
     env = train_env(tmp_path)
     common = ["--config", "configs/demo.yaml", "train.deterministic=true", "train.checkpoint.every_iters=2"]
@@ -121,6 +122,7 @@ def test_missing_dataset_roots_fail_before_training(tmp_path):
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 
+@compiled_path_only()
 def test_dimp50_on_synthetic_data_trains_from_random_init_with_the_weights_message(tmp_path):
     run_dir = tmp_path / "run"
     out = run_train(["--config", "configs/dimp50.yaml", "train.epochs=1", "data.samples_per_epoch=4",

@@ -5,9 +5,10 @@ import os
 import subprocess
 import sys
 
-from _train_helpers import REPO, train_env
+from _train_helpers import compiled_path_only, REPO, train_env
 
 
+@compiled_path_only()
 def test_train_speed_quick(tmp_path):
     out_json = tmp_path / "train_speed.json"
     out = subprocess.run([sys.executable, "benchmarks/train_speed.py", "--quick", "--iterations", "1", "--warmup", "0",

@@ -135,7 +135,7 @@ def _safe_torch_load(path: str) -> Any:
                 "tensors, plain values and pytracking's ltr.admin bookkeeping classes are); nothing from the file "
                 "was run") from None
         raise NotACheckpointError(f"{path!r} is not a readable checkpoint: {_first_line(exc)}") from None
-    except (RuntimeError, EOFError, ValueError, OSError, AttributeError, TypeError, KeyError) as exc:
+    except Exception as exc:  # garbage bytes can make the unpickler fail in any way (IndexError, KeyError, ...)
         raise NotACheckpointError(f"{path!r} is not a readable checkpoint: {_first_line(exc)}") from None
 
 
