@@ -28,6 +28,8 @@ ALLOWED = {
     "tracking.settings": {"tracking.settings", "tracking.data", "tracking.models"},
     "tracking.export": {"tracking.export", "tracking.train", "tracking.models", "tracking.data", "tracking.ops",
                         "loaders"},
+    "tracking.run": {"tracking.run", "tracking.trackers", "tracking.eval", "tracking.models", "tracking.ops",
+                     "tracking.data"},
 }
 
 

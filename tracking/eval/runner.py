@@ -32,8 +32,8 @@ Parallelism (:func:`run_dataset` with ``workers > 1``): :func:`tracking.eval.wor
 ``concurrent.futures`` process pool (``spawn``), one sequence per task. The factory and the sequences are
 pickled to the workers, so the factory must be picklable: a module-level class or function, or a
 ``functools.partial`` of one (not a lambda or a local function); it is checked before the pool starts. Each
-worker limits torch to one thread when torch is already imported by the factory's module
-(``torch.set_num_threads(1)``) to avoid oversubscription. A worker process that dies (``os._exit``, SIGKILL, a
+worker limits torch to one thread to avoid oversubscription: ``torch.set_num_threads(1)`` when the factory's
+module imported torch, else ``OMP_NUM_THREADS=1`` for the tracker that imports it later. A worker process that dies (``os._exit``, SIGKILL, a
 crash) never hangs the run: the sequences in flight are rerun once, each alone in a fresh worker; the one
 that kills its worker again is failed ("its worker process died (exit code 1) ..."), its result files
 removed, and the other sequences go on in a fresh pool (the rule is in :mod:`tracking.eval.workers`). With
@@ -42,13 +42,19 @@ the finished sequences are skipped) -- use ``workers >= 2`` to isolate such trac
 sequences all kill their workers and none finishes (say, the workers cannot import the factory), the run
 stops with :class:`~tracking.eval.workers.WorkersKeepDying` rather than failing every sequence one by one.
 
-CLI (smoke tests with the built-in trivial trackers, or any ``module:attr`` factory)::
+CLI: a parameter set (``configs/trackers/<name>.yaml`` or a .yaml path) with its weights, a built-in trivial
+tracker (smoke tests) or any ``module:attr`` factory (:func:`tracking.eval.trackers.make_tracker_factory`)::
 
-    python -m tracking.eval.runner --dataset otb --data-root DIR --tracker template --out DIR [--workers N]
+    python -m tracking.eval.runner --dataset otb --data-root DIR --tracker dimp50 --weights dimp50.pth \
+        --out results/dimp50 [--workers N] [--params key=value ...] [--device auto|cpu|cuda[:N]] [--seed S]
+    python -m tracking.eval.runner --dataset otb --data-root DIR --tracker template --out DIR
 
-A missing dataset root or sequence, a malformed annotation or an unknown tracker is one line on stderr and
-exit code 2; exit code 1 when a sequence failed (the summary lists them) or the workers keep dying (one line
-on stderr), 130 after Ctrl-C, else 0 (invalid frames do not change it: the summary counts them).
+A parameter-set tracker is built once before the run (so a missing or mismatching weights file, an unknown
+parameter or device is one error), then by every process for its sequences (one device per process; GPUs
+over worker processes: :mod:`tracking.eval.trackers`). A missing dataset root or sequence, a malformed
+annotation, an unknown tracker or such a tracker error is one line on stderr and exit code 2; exit code 1
+when a sequence failed (the summary lists them) or the workers keep dying (one line on stderr), 130 after
+Ctrl-C, else 0 (invalid frames do not change it: the summary counts them).
 """
 
 from __future__ import annotations
@@ -265,6 +271,8 @@ def run_sequence(tracker_factory, seq: SequenceInfo, out_dir: str | os.PathLike,
 def _worker_init():
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(1)
+    else:
+        os.environ["OMP_NUM_THREADS"] = "1"  # read by torch when the tracker imports it (a parameter set)
 
 
 def _run_task(args) -> SequenceStatus:
@@ -354,16 +362,21 @@ def run_dataset(tracker_factory, sequences: Iterable[SequenceInfo], out_dir: str
 # ----------------------------------------------------------------------------------------------- CLI
 
 def main(argv=None) -> int:
-    from tracking.eval.trackers import TRACKERS, make_tracker_factory
+    from tracking.eval.trackers import TRACKERS, ParamSetTracker, make_tracker_factory
 
     p = argparse.ArgumentParser(prog="python -m tracking.eval.runner",
-                                description="OPE run of a built-in trivial tracker (smoke tests) or of any "
-                                            "tracker factory given as module:attr.")
+                                description="OPE run of a parameter-set tracker (configs/trackers), a built-in "
+                                            "trivial tracker (smoke tests) or any tracker factory (module:attr).")
     p.add_argument("--dataset", required=True, help=", ".join(BENCHMARK_NAMES))
     p.add_argument("--data-root", default=None,
                    help="dataset root (else TRACKING_<NAME>_ROOT, else the settings file)")
     p.add_argument("--tracker", default="static",
-                   help=f"{', '.join(sorted(TRACKERS))}, or module:attr of a tracker factory (importable)")
+                   help=f"a parameter set (name or .yaml path), {', '.join(sorted(TRACKERS))}, or module:attr of a "
+                        "tracker factory (importable)")
+    p.add_argument("--weights", default=None, help="network weights of a parameter-set tracker")
+    p.add_argument("--params", nargs="*", default=[], metavar="KEY=VALUE", help="parameter overrides")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (parameter-set trackers)")
+    p.add_argument("--seed", type=int, default=0, help="seed of a parameter-set tracker")
     p.add_argument("--out", required=True, help="results dir (<seq>.txt, <seq>_time.txt)")
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--sequences", nargs="*", default=None)
@@ -372,8 +385,10 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        factory = make_tracker_factory(args.tracker)
+        factory = make_tracker_factory(args.tracker, args.weights, args.params, args.device, args.seed)
         dataset = load_benchmark(args.dataset, args.data_root, args.sequences)
+        if isinstance(factory, ParamSetTracker):
+            factory.check(keep_network=args.workers <= 1)
     except (FileNotFoundError, AnnotationError, ValueError, TypeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

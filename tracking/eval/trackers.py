@@ -1,13 +1,27 @@
-"""Trivial trackers for smoke tests of the evaluation pipeline (not meant to score well).
+"""Tracker factories of the OPE runner and ``python -m tracking.run``: parameter-set trackers, trivial trackers
+for smoke tests of the evaluation pipeline (not meant to score well), and any ``module:attr``.
 
 Tracker protocol used by :mod:`tracking.eval.runner`: ``initialize(frame, box)`` with an HxWx3 RGB uint8 frame
-and an xywh box, then ``track(frame) -> xywh box`` for every later frame. The classes are module-level, so the
-classes themselves are picklable tracker factories (usable with ``run_dataset(..., workers > 1)``).
+and an xywh box, then ``track(frame) -> xywh box`` for every later frame. The trivial classes are module-level,
+so the classes themselves are picklable tracker factories (usable with ``run_dataset(..., workers > 1)``).
+
+:class:`ParamSetTracker` is the factory of a parameter set (``configs/trackers/<name>.yaml`` or a .yaml path,
+built by :func:`tracking.trackers.build_tracker`): a picklable frozen dataclass, so each worker process builds
+its own trackers. A process loads the network once (the first sequence it runs) and gives the same network
+to the trackers of its later sequences (trackers keep their per-sequence state outside the network). Devices:
+one per process; ``auto`` / ``cuda`` without an index take GPU ``(w - 1) % n`` in the runner's worker process
+number ``w`` (1, 2, ... as the pool starts them; a pool restarted after a dead worker goes on counting) with
+``n`` visible GPUs, so ``--workers 4`` on 2 GPUs puts two workers on each; the main process (``--workers 1``)
+takes GPU 0. ``cuda:N`` pins every worker to GPU N.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import multiprocessing
+import os
+from typing import Any
 
 import cv2
 import numpy as np
@@ -84,12 +98,109 @@ class TemplateTracker:
 
 TRACKERS = {"static": StaticTracker, "template": TemplateTracker}
 
+_NETWORK_CACHE: dict[tuple, Any] = {}
+"""This process's network of the last :class:`ParamSetTracker` called: (key, network); one entry at most."""
 
-def make_tracker_factory(name: str):
-    """The factory of a built-in trivial tracker (``"static"``, ``"template"``), or the attribute ``attr`` of
-    the importable module ``module`` for ``"module:attr"`` (a class or function returning a tracker; a
-    module-level one is picklable, as ``run_dataset(..., workers > 1)`` needs). ValueError naming ``name``
-    when it is neither."""
+
+def worker_index() -> int:
+    """0 in the main process, ``w - 1`` in the ``w``-th worker process a pool started (module docstring)."""
+    identity = getattr(multiprocessing.current_process(), "_identity", ())
+    return identity[0] - 1 if identity else 0
+
+
+class TrackerSetupError(ValueError):
+    """A parameter-set tracker cannot be built (unknown set or parameter, device, weights); the message says why."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ParamSetTracker:
+    """Picklable factory of the tracker of parameter set ``name`` (a name of ``configs/trackers`` or a .yaml
+    path) with the network of ``weights``, parameter ``overrides`` (``key=value``), ``device`` (auto | cpu |
+    cuda[:N], resolved per process: module docstring) and ``seed``. ``tracker_classes``: entries of
+    ``tracking.trackers.registry.TRACKER_CLASSES`` registered in the process that made the factory, carried to
+    spawned worker processes (which start with the built-in entries only)."""
+
+    name: str
+    weights: str | None = None
+    overrides: tuple[str, ...] = ()
+    device: str = "auto"
+    seed: int = 0
+    tracker_classes: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def create(cls, name: str, weights: str | None = None, overrides: tuple[str, ...] | list[str] = (),
+               device: str = "auto", seed: int = 0) -> ParamSetTracker:
+        """The factory, with the tracker classes registered in this process (absolute weights path)."""
+        from tracking.trackers import registry
+
+        return cls(name, os.path.abspath(weights) if weights else None, tuple(overrides), device, seed,
+                   tuple(sorted(registry.TRACKER_CLASSES.items())))
+
+    def _network(self, params: dict[str, Any], device: str) -> Any:
+        from tracking.trackers.weights import load_tracker_network
+
+        if not params.get("network"):
+            return None  # a tracker without a registered network loads whatever it needs itself
+        stat = os.stat(self.weights) if self.weights and os.path.isfile(self.weights) else None
+        key = (self.weights, stat and (stat.st_mtime_ns, stat.st_size), params["network"], device)
+        if key not in _NETWORK_CACHE:
+            _NETWORK_CACHE.clear()  # free the previous network before loading the next
+            _NETWORK_CACHE[key] = load_tracker_network(self.weights, params["network"], device)
+        return _NETWORK_CACHE[key]
+
+    def __call__(self) -> Any:
+        """A new tracker (its class is imported first: its module may register the network)."""
+        from tracking.trackers import load_params, registry
+        from tracking.trackers.weights import resolve_device
+
+        registry.TRACKER_CLASSES.update(dict(self.tracker_classes))
+        params = load_params(self.name, self.overrides)
+        if params.get("tracker"):
+            registry.tracker_class(params["tracker"])
+        device = str(resolve_device(self.device, worker_index()))
+        net = self._network(params, device)
+        return registry.build_tracker(self.name, weights=self.weights if net is None else None,
+                                      overrides=self.overrides, device=device, net=net, seed=self.seed)
+
+    def check(self, keep_network: bool = True) -> Any:
+        """Build one tracker now and return it, so that an unknown set, a bad override or device, a missing,
+        unreadable or mismatching weights file is one :class:`TrackerSetupError` (a ``ValueError``; its
+        message is the cause's) before any sequence runs; ``keep_network=False`` frees the network again
+        (when worker processes will load their own)."""
+        from tracking.models import UnknownNetworkError
+        from tracking.models.checkpoints import CheckpointError
+
+        try:
+            tracker = self()
+        except (ValueError, FileNotFoundError, CheckpointError, UnknownNetworkError) as e:
+            raise TrackerSetupError(str(e)) from e
+        except ImportError as e:  # the tracker class's module (a registry entry) does not import
+            raise TrackerSetupError(f"parameter set {self.name!r}: its tracker class cannot be imported ({e})") from e
+        if not keep_network:
+            _NETWORK_CACHE.clear()
+        return tracker
+
+
+def is_param_set(name: str) -> bool:
+    """Whether ``name`` is a parameter set: a name of ``configs/trackers`` or a .yaml / .yml path."""
+    from tracking.trackers import tracker_names
+
+    return name.endswith((".yaml", ".yml")) or name in tracker_names()
+
+
+def make_tracker_factory(name: str, weights: str | None = None, overrides: tuple[str, ...] | list[str] = (),
+                         device: str = "auto", seed: int = 0):
+    """The tracker factory of ``name``: a built-in trivial tracker (``"static"``, ``"template"``); a parameter
+    set (:func:`is_param_set`: a :class:`ParamSetTracker` with ``weights``, ``overrides``, ``device``, ``seed``);
+    or the attribute ``attr`` of the importable module ``module`` for ``"module:attr"`` (a class or function
+    returning a tracker; a module-level one is picklable, as ``run_dataset(..., workers > 1)`` needs).
+    ValueError naming ``name`` when it is none of them, or when ``weights`` / ``overrides`` are given for a
+    tracker that is not a parameter set."""
+    if name not in TRACKERS and ":" not in name and is_param_set(name):
+        return ParamSetTracker.create(name, weights, overrides, device, seed)
+    if weights or overrides:
+        raise ValueError(f"tracker {name!r} is not a parameter set: --weights and --params apply to parameter "
+                         "sets only")
     if ":" in name:
         module, _, attr = name.partition(":")
         try:
@@ -102,5 +213,8 @@ def make_tracker_factory(name: str):
     try:
         return TRACKERS[name]
     except KeyError:
-        raise ValueError(f"unknown trivial tracker {name!r}; known: {sorted(TRACKERS)}, "
-                         "or module:attr") from None
+        from tracking.trackers.params import PARAMS_DIR, tracker_names
+
+        raise ValueError(f"unknown tracker {name!r}; parameter sets: {', '.join(tracker_names()) or 'none'} (in "
+                         f"{PARAMS_DIR}, or a .yaml path); trivial trackers: {', '.join(sorted(TRACKERS))}; or "
+                         "module:attr") from None
