@@ -12,9 +12,9 @@ from conftest import SHARED_SEQUENCES
 from tracking.models import build_network
 from tracking.trackers import TrackOutput, build_tracker
 from tracking.trackers.atom import ATOMTracker
+from tracking.trackers.memory import SampleMemory
 from tracking.trackers.atom_classifier import (
     ATOMClassifier,
-    SampleMemory,
     conv_same,
     gaussian_label,
 )
@@ -81,7 +81,7 @@ def test_classifier_initialize_and_update():
     assert clf.filter.shape == (1, 8, 4, 4) and clf.projection.shape == (8, 32, 1, 1)
     assert clf.scores(clf.project(x)).shape == (12, 10, 10)
     for i in range(15):  # more updates than free slots: replacement kicks in
-        clf.memory.update(clf.project(x[i % 12: i % 12 + 1]), y[i % 12: i % 12 + 1])
+        clf.memory.update({"samples": clf.project(x[i % 12: i % 12 + 1]), "labels": y[i % 12: i % 12 + 1]})
     w = clf.memory.weights
     assert torch.isclose(w.sum(), torch.tensor(1.0)) and (w >= 0).all()
     assert float(w[:12].sum()) >= 0.25 - 1e-6
@@ -91,11 +91,11 @@ def test_classifier_initialize_and_update():
 
 
 def test_memory_fills_free_slots_first():
-    m = SampleMemory(torch.zeros(2, 1, 3, 3), torch.zeros(2, 1, 3, 3), 5, 0.5, None)
+    m = SampleMemory({"samples": torch.zeros(2, 1, 3, 3), "labels": torch.zeros(2, 1, 3, 3)}, 5, 0.5, None)
     for k in range(3):
-        m.update(torch.full((1, 1, 3, 3), k + 1.0), torch.zeros(1, 1, 3, 3))
-    assert m.samples[2:, 0, 0, 0].tolist() == [1.0, 2.0, 3.0]
-    assert m.num_valid == 5 and torch.isclose(m.weights.sum(), torch.tensor(1.0))
+        m.update({"samples": torch.full((1, 1, 3, 3), k + 1.0), "labels": torch.zeros(1, 1, 3, 3)})
+    assert m.items["samples"][2:, 0, 0, 0].tolist() == [1.0, 2.0, 3.0]
+    assert m.num_stored == 5 and torch.isclose(m.weights.sum(), torch.tensor(1.0))
 
 
 @pytest.mark.parametrize("kernel", [(4, 4), (3, 5), (1, 1), (2, 3)])

@@ -235,26 +235,31 @@ def test_refine_box_gets_closer():
 # ---------------------------------------------------------------- memory
 def test_memory_weights_follow_pytracking():
     feats = torch.zeros(4, 2, 3, 3)
-    mem = SampleMemory(feats, torch.zeros(4, 4), capacity=6, learning_rate=0.1, init_samples_minimum_weight=None)
+    mem = SampleMemory({"features": feats, "boxes": torch.zeros(4, 4)}, capacity=6, learning_rate=0.1,
+                       init_samples_minimum_weight=None)
     np.testing.assert_allclose(mem.weights[:4], 0.25)
-    assert mem.update(torch.ones(1, 2, 3, 3), torch.tensor([1.0, 2, 3, 4])) == 4
+    assert int(mem.update({"features": torch.ones(1, 2, 3, 3), "boxes": torch.tensor([1.0, 2, 3, 4])})) == 4
     w = np.array([0.25 / 0.9] * 4 + [0.1])
-    np.testing.assert_allclose(mem.weights[:5], w / w.sum())
-    assert mem.update(torch.ones(1, 2, 3, 3) * 2, torch.ones(4)) == 5
+    np.testing.assert_allclose(mem.weights[:5], w / w.sum(), rtol=1e-6)
+    assert int(mem.update({"features": torch.ones(1, 2, 3, 3) * 2, "boxes": torch.ones(4)})) == 5
     assert mem.num_stored == 6
-    f, b, wt = mem.training_set()
-    assert f.shape == (6, 2, 3, 3) and torch.equal(b[4], torch.tensor([1.0, 2, 3, 4]))
-    assert wt.sum().item() == pytest.approx(1.0) and wt[5] / wt[4] == pytest.approx(1 / 0.9)
+    stored, wt = mem.training_set()
+    assert stored["features"].shape == (6, 2, 3, 3) and torch.equal(stored["boxes"][4], torch.tensor([1.0, 2, 3, 4]))
+    assert wt.sum().item() == pytest.approx(1.0) and (wt[5] / wt[4]).item() == pytest.approx(1 / 0.9)
     # full: the slot of lowest weight is replaced
-    assert mem.update(torch.ones(1, 2, 3, 3) * 3, torch.ones(4)) == int(np.argmin(wt.numpy()))
+    lowest = int(np.argmin(wt.numpy()))
+    assert int(mem.update({"features": torch.ones(1, 2, 3, 3) * 3, "boxes": torch.ones(4)})) == lowest
+    with pytest.raises(ValueError, match="differ"):
+        mem.update({"features": torch.ones(1, 2, 3, 3)})
 
 
 def test_memory_floor_on_initial_samples():
-    mem = SampleMemory(torch.zeros(2, 1, 1, 1), torch.zeros(2, 4), capacity=4, learning_rate=0.9,
+    mem = SampleMemory({"f": torch.zeros(2, 1, 1, 1), "b": torch.zeros(2, 4)}, capacity=4, learning_rate=0.9,
                        init_samples_minimum_weight=0.4)
-    assert [mem.update(torch.ones(1, 1, 1, 1), torch.zeros(4)) for _ in range(2)] == [2, 3]
+    item = {"f": torch.ones(1, 1, 1, 1), "b": torch.zeros(4)}
+    assert [int(mem.update(item)) for _ in range(2)] == [2, 3]
     assert mem.weights[:2].sum() > 0.4  # no floor needed yet
     # full: replaces among the non-initial samples only (slot 2 is lighter than 3); the initial ones then fall
     # below the floor and are set to it
-    assert mem.update(torch.ones(1, 1, 1, 1), torch.zeros(4)) == 2
-    np.testing.assert_allclose(mem.weights[:2], 0.2)
+    assert int(mem.update(item)) == 2
+    np.testing.assert_allclose(mem.weights[:2], 0.2, rtol=1e-6)

@@ -32,6 +32,7 @@ from .base import TrackOutput
 from .iou_refine import REFINEMENT_SPACES, refine_box
 from .localization import localize
 from .sampling import frame_to_tensor, sample_patches
+from .weights import load_tracker_network, resolve_device
 
 __all__ = ["DEFAULT_PARAMS", "ATOMTracker"]
 
@@ -61,10 +62,6 @@ DEFAULT_PARAMS: dict[str, Any] = {
 _META_KEYS = {"name", "tracker", "network", "network_kwargs"}
 
 
-def _resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 class ATOMTracker:
@@ -92,17 +89,9 @@ class ATOMTracker:
         if self.params["box_refinement_space"] not in REFINEMENT_SPACES:
             raise ValueError(f"ATOMTracker: box_refinement_space {self.params['box_refinement_space']!r} unknown "
                              f"(known: {', '.join(REFINEMENT_SPACES)})")
-        self.device = _resolve_device(device)
-        if net is None:
-            if weights is not None:
-                from ..models.safetensors_io import load_weights
-
-                net, _ = load_weights(weights)
-            else:
-                from ..models import build_network
-
-                net = build_network(params.get("network", "atom_resnet18"), backbone_pretrained=False,
-                                    **params.get("network_kwargs", {}))
+        self.device = resolve_device(device)
+        if net is None:  # no silent random init: a missing file is WeightsNotFoundError saying where weights come from
+            net = load_tracker_network(weights, params.get("network", "atom_resnet18"), self.device)
         self.net = net.to(self.device).eval()
         self.seed = int(seed)
         self.generator = torch.Generator().manual_seed(self.seed)
@@ -263,7 +252,7 @@ class ATOMTracker:
             if state not in ("not_found", "uncertain"):
                 label = self._label(((self.pos - sample_pos) / scales[si]).view(1, 2))
                 lr = p["hard_negative_learning_rate"] if state == "hard_negative" else None
-                self.classifier.memory.update(x_proj[si: si + 1], label, lr)
+                self.classifier.memory.update({"samples": x_proj[si: si + 1], "labels": label}, lr)
         if state == "hard_negative":
             self.classifier.train(int(p["hard_negative_CG_iter"]))
         elif (self.frame_num - 1) % int(p["train_skipping"]) == 0:

@@ -25,8 +25,9 @@ import torch
 import torch.nn.functional as F
 
 from .atom_optim import ConjugateGradient, Vars, gauss_newton_cg, objective
+from .memory import SampleMemory
 
-__all__ = ["ATOMClassifier", "SampleMemory", "conv1x1", "conv_same", "gaussian_label", "make_activation"]
+__all__ = ["ATOMClassifier", "conv1x1", "conv_same", "gaussian_label", "make_activation"]
 
 Activation = Callable[[torch.Tensor], torch.Tensor]
 
@@ -89,70 +90,6 @@ def gaussian_label(size: Sequence[int], sigma: Sequence[float], center: torch.Te
         c = center[:, d: d + 1] + 0.5 * ((int(kernel_size[d]) + 1) % 2)
         out.append(torch.exp(-((k.view(1, -1) - c) ** 2) / (2 * float(sigma[d]) ** 2)))
     return (out[0][:, :, None] * out[1][:, None, :]).unsqueeze(1)
-
-
-class SampleMemory:
-    """Training samples with weights (pytracking's sample memory).
-
-    Holds ``samples [M, c, h, w]``, ``labels [M, 1, h, w]`` and ``weights [M]`` (summing to 1) on the features'
-    device. The first ``num_init`` slots hold the first-frame samples, which keep at least
-    ``init_samples_minimum_weight`` of the total weight; each new sample replaces the lowest-weight later slot
-    and gets weight ``learning_rate`` relative to the previous one (exponential forgetting). Index choice
-    happens on the device (no host synchronisation).
-    """
-
-    def __init__(self, samples: torch.Tensor, labels: torch.Tensor, memory_size: int, learning_rate: float,
-                 init_samples_minimum_weight: float | None) -> None:
-        n = samples.shape[0]
-        if n > memory_size:
-            raise ValueError(f"SampleMemory: {n} initial samples exceed sample_memory_size={memory_size}")
-        self.memory_size = memory_size
-        self.learning_rate = learning_rate
-        self.init_min_weight = init_samples_minimum_weight or None
-        self.num_init = n
-        self.num_stored = n
-        self.samples = samples.new_zeros(memory_size, *samples.shape[1:])
-        self.labels = labels.new_zeros(memory_size, *labels.shape[1:])
-        self.weights = samples.new_zeros(memory_size)
-        self.samples[:n] = samples
-        self.labels[:n] = labels
-        self.weights[:n] = 1.0 / n
-        self.previous_index: torch.Tensor | None = None
-
-    @property
-    def num_valid(self) -> int:
-        """Slots in use (slots fill in order: empty slots have weight 0 and are replaced first)."""
-        return min(self.num_stored, self.memory_size)
-
-    def _update_weights(self, lr: float) -> torch.Tensor:
-        sw = self.weights
-        if self.num_stored == 0 or lr == 1:
-            sw.zero_()
-            sw[0] = 1
-            index = torch.zeros(1, dtype=torch.long, device=sw.device)
-        else:
-            start = self.num_init if self.init_min_weight is not None else 0
-            index = (torch.argmin(sw[start:]) + start).view(1)
-            if self.previous_index is None:
-                sw /= 1 - lr
-                sw.index_fill_(0, index, lr)
-            else:
-                sw.index_copy_(0, index, sw.index_select(0, self.previous_index) / (1 - lr))
-        sw /= sw.sum()
-        if self.init_min_weight is not None:
-            m, n0 = self.init_min_weight, self.num_init
-            rescaled = sw / (m + sw[n0:].sum())
-            rescaled[:n0] = m / n0
-            sw.copy_(torch.where(sw[:n0].sum() < m, rescaled, sw))
-        return index
-
-    def update(self, sample: torch.Tensor, label: torch.Tensor, learning_rate: float | None = None) -> None:
-        """Insert ``sample [1, c, h, w]`` with ``label [1, 1, h, w]``."""
-        index = self._update_weights(self.learning_rate if learning_rate is None else learning_rate)
-        self.previous_index = index
-        self.samples.index_copy_(0, index, sample)
-        self.labels.index_copy_(0, index, label)
-        self.num_stored += 1
 
 
 class ATOMClassifier:
@@ -226,9 +163,8 @@ class ATOMClassifier:
 
     def memory_residuals(self) -> Callable[..., Vars]:
         """Filter residuals over the memory's used slots."""
-        m = self.memory
-        n = m.num_valid
-        return self.filter_residuals(m.samples[:n], m.labels[:n], m.weights[:n].clamp(min=0).sqrt())
+        stored, weights = self.memory.training_set()
+        return self.filter_residuals(stored["samples"], stored["labels"], weights.clamp(min=0).sqrt())
 
     # -- training ------------------------------------------------------------------------------------------------
     def initialize(self, x: torch.Tensor, y: torch.Tensor, memory_size: int, learning_rate: float,
@@ -269,7 +205,8 @@ class ATOMClassifier:
             self.filter, self.projection = (t.detach() for t in var)
         with torch.no_grad():
             x_proj = self.project(x)
-        self.memory = SampleMemory(x_proj, y, memory_size, learning_rate, init_samples_minimum_weight)
+        self.memory = SampleMemory({"samples": x_proj, "labels": y}, memory_size, learning_rate,
+                                   init_samples_minimum_weight)
         if not update_projection_matrix:
             self.train(init_CG_iter)
         self.train(post_init_CG_iter)

@@ -212,8 +212,8 @@ class DiMPTracker:
                                                                   compute_losses=False)
         self.memory = None
         if p["update_classifier"]:
-            self.memory = SampleMemory(x, boxes_t, p["sample_memory_size"], p["learning_rate"],
-                                       p["init_samples_minimum_weight"])
+            self.memory = SampleMemory({"features": x, "boxes": boxes_t}, p["sample_memory_size"],
+                                       p["learning_rate"], p["init_samples_minimum_weight"])
         if p["use_iou_net"]:
             n = 1
             if p["iounet_augmentation"]:
@@ -353,7 +353,7 @@ class DiMPTracker:
                            max_score: float) -> None:
         p = self.params
         if hard or self.frame_num % p["train_sample_interval"] == 0:
-            self.memory.update(train_x, box, lr)
+            self.memory.update({"features": train_x, "boxes": box}, lr)
         num_iter = 0
         low = p["low_score_opt_threshold"]
         if hard:
@@ -363,7 +363,8 @@ class DiMPTracker:
         elif (self.frame_num - 1) % p["train_skipping"] == 0:
             num_iter = p["net_opt_update_iter"] or 0
         if num_iter > 0:
-            feats, boxes, weights = self.memory.training_set()
+            stored, weights = self.memory.training_set()
             self.target_filter, _, _ = self.net.classifier.filter_optimizer(
-                self.target_filter, feat=feats, bb=boxes, sample_weight=weights, num_iter=num_iter,
+                self.target_filter, feat=stored["features"], bb=stored["boxes"], sample_weight=weights,
+                num_iter=num_iter,
                 compute_losses=False)
