@@ -79,7 +79,12 @@ def test_patch_coordinates_follow_crop_and_resize_convention():
 def test_patch_border_is_replicated():
     img = coordinate_image()
     patch = sample_patches(img, np.array([[-20.0, -20.0, 10.0, 10.0]]), (6, 6))[0]
-    assert patch[0].min() == 0 and patch[1].min() == 0
+    # the border pixel (0, 0) everywhere left of / above the image (the reference path rounds to ~1e-15)
+    assert abs(float(patch[0].min())) < 1e-9 and abs(float(patch[1].min())) < 1e-9
+    # beyond the bottom-right corner: the last column / row (79, 59), which zero padding would not give
+    far = sample_patches(img, np.array([[90.0, 70.0, 100.0, 80.0]]), (4, 4))[0]
+    torch.testing.assert_close(far[0], torch.full((4, 4), 79.0, dtype=far.dtype), atol=1e-9, rtol=0)
+    torch.testing.assert_close(far[1], torch.full((4, 4), 59.0, dtype=far.dtype), atol=1e-9, rtol=0)
 
 
 # ---------------------------------------------------------------- augmentation
