@@ -23,6 +23,8 @@ import os
 import sys
 from typing import Any
 
+from tracking.data.atomic import atomic_path
+
 __all__ = ["ExportError", "export", "main", "resolve_checkpoint"]
 
 
@@ -49,14 +51,8 @@ def resolve_checkpoint(path: str) -> str:
 
 def _write_text(path: str, text: str) -> None:
     """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``."""
-    tmp = os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
 
 
 def export(checkpoint: str, out: str, config_out: str | None = None, force: bool = False) -> dict[str, Any]:

@@ -35,6 +35,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .atomic import atomic_path
+
 __all__ = ["AnnotationError", "check_length", "polygon_to_aabb", "read_boxes", "read_flags", "read_ints",
            "read_list", "read_regions", "read_text", "read_times", "write_boxes", "write_times"]
 
@@ -282,7 +284,5 @@ def read_times(path: str | os.PathLike) -> np.ndarray:
 def _atomic_write(path: str | os.PathLike, text: str) -> None:
     path = os.fspath(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
         f.write(text)
-    os.replace(tmp, path)

@@ -9,6 +9,7 @@ import os
 import zipfile
 
 from tracking.data.annotations import read_boxes, read_text
+from tracking.data.atomic import atomic_path
 
 
 def result_paths(out_dir: str | os.PathLike, name: str) -> tuple[str, str]:
@@ -35,11 +36,9 @@ def _box_text(path: str) -> str:
 def _write_zip(out_zip: str, entries: list[tuple[str, str]]) -> str:
     out_zip = os.fspath(out_zip)
     os.makedirs(os.path.dirname(os.path.abspath(out_zip)), exist_ok=True)
-    tmp = f"{out_zip}.tmp{os.getpid()}"
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as z:
+    with atomic_path(out_zip) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as z:
         for arcname, text in entries:
             z.writestr(arcname, text)
-    os.replace(tmp, out_zip)
     return out_zip
 
 

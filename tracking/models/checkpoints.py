@@ -25,6 +25,8 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
+from ..data.atomic import atomic_path
+
 NETWORK_FORMAT = "tracking.network/1"
 """The ``format`` entry of the files written by ``save_network``."""
 
@@ -305,14 +307,8 @@ def save_network(path: str | os.PathLike, net: nn.Module, name: str, kwargs: Map
     _check_plain(extra, "save_network: extra")
     data = {"format": NETWORK_FORMAT, "network": name, "kwargs": kwargs, "torch": str(torch.__version__),
             "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()}, "extra": extra}
-    path = os.fspath(path)
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
+    with atomic_path(path) as tmp:
         torch.save(data, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def load_network(path: str | os.PathLike, strict: bool = True) -> tuple[nn.Module, dict[str, Any]]:

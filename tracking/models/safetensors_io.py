@@ -33,6 +33,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from ..data.atomic import atomic_path
 from .checkpoints import (NETWORK_FORMAT, CheckpointError, NotACheckpointError, _check_state_dict,
                           _safe_torch_load, load_into, load_network, load_pytracking_network)
 
@@ -130,22 +131,12 @@ def save_safetensors(path: str | os.PathLike, net_or_state_dict: nn.Module | Map
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp{os.getpid()}")
-    try:
+    with atomic_path(path, durable=True) as tmp:
         with open(tmp, "wb"):  # created as the umask says; safetensors' writer makes its files 0600
             pass
         mode = os.stat(tmp).st_mode & 0o777
         save_file(tensors, tmp, metadata=metadata)
         os.chmod(tmp, mode)
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 # ---- reading ------------------------------------------------------------------------------------------------

@@ -30,6 +30,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from tracking.data.atomic import atomic_path
+
 FORMAT = "tracking.train/1"
 STEP_PATTERN = re.compile(r"^step_(\d+)\.pth$")
 
@@ -46,19 +48,11 @@ def checkpoint_dir(run_dir: str) -> str:
 
 
 def atomic_save(obj: Any, path: str) -> None:
-    """``torch.save`` to a temporary file beside ``path``, fsync, then rename over ``path``."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    """``torch.save`` to a temporary file beside ``path``, fsync, then rename over ``path``
+    (:func:`tracking.data.atomic.atomic_path`)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with atomic_path(path, durable=True) as tmp:
+        torch.save(obj, tmp)
 
 
 def load_checkpoint(path: str) -> dict:

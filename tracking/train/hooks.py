@@ -15,6 +15,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from tracking.data.atomic import atomic_path
+
 from . import checkpoint as ckpt
 from .events import EventWriter
 from .trainer import HookBase, StepRecord, move_batch
@@ -258,9 +260,8 @@ class CheckpointHook(HookBase):
         path = self._save(t.epoch + 1, 0)
         if improved:
             best_path = os.path.join(ckpt.checkpoint_dir(self.run_dir), "best.pth")
-            tmp = best_path + f".tmp{os.getpid()}"
-            shutil.copyfile(path, tmp)
-            os.replace(tmp, best_path)
+            with atomic_path(best_path, durable=True) as tmp:
+                shutil.copyfile(path, tmp)
 
 
 class ReplicaCheckHook(HookBase):

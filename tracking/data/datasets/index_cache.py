@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 
+from ..atomic import atomic_path
 from ..roots import cache_dir
 from ..sequence import FramePaths, SequenceInfo
 
@@ -125,10 +126,8 @@ def save_index(path: str, key: str, sequences: list[SequenceInfo]) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     buffer = io.BytesIO()
     np.savez(buffer, **payload)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
         f.write(buffer.getvalue())
-    os.replace(tmp, path)
 
 
 def _load(path: str, key: str) -> list[SequenceInfo]:

@@ -21,6 +21,7 @@ from dataclasses import asdict
 
 from filelock import FileLock
 
+from ..atomic import atomic_path
 from .spec import DEFAULT_LASOT_CLASSES, Layout, ProgressFn, SyntheticSpec
 from .writers import lasot_sequence_name, write_got10k, write_lasot
 
@@ -46,11 +47,9 @@ def _read_json(path: str) -> dict | None:
 
 def _write_json(path: str, value: dict) -> None:
     """Write ``value`` to ``path`` atomically (a temporary file, then ``os.replace``)."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
         json.dump(value, f, indent=2, sort_keys=True)
         f.write("\n")
-    os.replace(tmp, path)
 
 
 def ensure_dataset(root: str | os.PathLike, layout: Layout, spec: SyntheticSpec, *, split: str = "train",
