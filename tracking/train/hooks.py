@@ -207,9 +207,6 @@ class ValidationHook(HookBase):
             logger.info("epoch %d validation: %s", t.epoch + 1,
                         ", ".join(f"{k} {v:.4f}" for k, v in values.items() if k.startswith("Loss/")))
 
-    def after_train(self) -> None:
-        self.loader.close()
-
 
 class LRSchedulerHook(HookBase):
     """Steps the per-epoch LR schedule after each epoch."""

@@ -10,6 +10,7 @@ DDP / torch.compile), the loaders, then the loop.
 from __future__ import annotations
 
 import logging
+import logging.handlers
 import os
 import random
 import sys
@@ -21,7 +22,7 @@ from omegaconf import OmegaConf
 
 from . import checkpoint as ckpt
 from .build import locate, build_actor_from, build_network_from, build_train_loader, build_val_loader
-from .config import to_container, to_yaml
+from .config import COMPONENTS, to_container, to_yaml
 from .distributed import Layout, setup, teardown
 from .events import EventWriter
 from .hooks import CheckpointHook, LRSchedulerHook, MetricsHook, ReplicaCheckHook, ValidationHook
@@ -46,7 +47,8 @@ def resolve_run_dir(cfg: Any) -> str:
     return os.path.join(workspace_dir(), "runs", cfg.name)
 
 
-def _configure_logging(layout: Layout, run_dir: str) -> None:
+def _configure_logging(layout: Layout) -> None:
+    """Log lines on stderr (INFO on rank 0, WARNING on the others), once per process."""
     root = logging.getLogger()
     level = logging.INFO if layout.is_main else logging.WARNING
     if not any(getattr(h, "_tracking_train", False) for h in root.handlers):
@@ -55,15 +57,29 @@ def _configure_logging(layout: Layout, run_dir: str) -> None:
                                               " %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
         stream._tracking_train = True  # type: ignore[attr-defined]
         root.addHandler(stream)
-        if layout.is_main:
-            os.makedirs(run_dir, exist_ok=True)
-            log_file = logging.FileHandler(os.path.join(run_dir, "train.log"), encoding="utf-8")
-            log_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-            log_file._tracking_train = True  # type: ignore[attr-defined]
-            root.addHandler(log_file)
-    root.setLevel(min(root.level or logging.WARNING, level) if root.level else level)
+    root.setLevel(min(root.level, level) if root.level else level)
     logging.getLogger("tracking").setLevel(level)
     logging.getLogger("loaders").setLevel(level)
+
+
+def _hold_log() -> logging.handlers.MemoryHandler:
+    """Keep rank 0's log records until the run directory is known to be wanted (:func:`_log_to_file`): a run that
+    stops on a config or dataset error leaves no run directory behind, and train.log still starts at the top."""
+    buffer = logging.handlers.MemoryHandler(capacity=1 << 20, flushLevel=logging.CRITICAL + 1)
+    logging.getLogger().addHandler(buffer)
+    return buffer
+
+
+def _log_to_file(run_dir: str, held: logging.handlers.MemoryHandler) -> logging.Handler:
+    """Write the log to ``<run_dir>/train.log`` from now on, the held records first."""
+    os.makedirs(run_dir, exist_ok=True)
+    handler = logging.FileHandler(os.path.join(run_dir, "train.log"), encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    held.setTarget(handler)
+    held.flush()
+    logging.getLogger().removeHandler(held)
+    logging.getLogger().addHandler(handler)
+    return handler
 
 
 def _seed_everything(seed: int) -> None:
@@ -126,18 +142,20 @@ def _start(cfg: Any, run_dir: str, resume: str | None) -> dict | None:
 
 
 def train(cfg: Any, config_path: str | None = None, resume: str | None = None) -> dict:
-    """Run training; returns the run summary (rank 0) or {} (other ranks). ``resume``: None (fresh), "latest"
-    or a checkpoint path."""
+    """Run training; returns ``{"history": per-epoch summaries, "run_dir", "global_step"}``. ``resume``: None
+    (fresh), "latest" or a checkpoint path."""
     try:
         layout = setup(cfg.train.device)
     except ValueError as e:  # CUDA asked for and not there
         raise RunError(str(e)) from None
     run_dir = resolve_run_dir(cfg)
+    held = None
     try:
-        _configure_logging(layout, run_dir)
+        _configure_logging(layout)
+        held = _hold_log() if layout.is_main else None
         _determinism(cfg)
         state = _start(cfg, run_dir, resume)
-        for key in ("model", "actor", "data.sampler", "data.processing"):  # import paths first: seconds, not minutes
+        for key in COMPONENTS:  # import paths first: seconds, not minutes
             target = OmegaConf.select(cfg, key)._target_
             if target:
                 locate(target, key)
@@ -176,6 +194,9 @@ def train(cfg: Any, config_path: str | None = None, resume: str | None = None) -
         loader = build_train_loader(cfg, datasets, weights, layout.rank, layout.world_size)
         val_loader = (build_val_loader(cfg, val_sets, val_weights, layout.rank, layout.world_size)
                       if val_sets else None)
+        log_file = None
+        if held is not None:
+            log_file, held = _log_to_file(run_dir, held), None
         writer = EventWriter(run_dir if layout.is_main else None, tensorboard=cfg.train.tensorboard)
         if layout.is_main:
             with open(os.path.join(run_dir, "config.yaml"), "w", encoding="utf-8") as f:
@@ -210,7 +231,7 @@ def train(cfg: Any, config_path: str | None = None, resume: str | None = None) -
                   CheckpointHook(run_dir, make_state, cfg.train.checkpoint.every_iters, cfg.train.checkpoint.keep_last,
                                  cfg.train.checkpoint.best_metric, enabled=layout.is_main,
                                  validated=val_loader is not None)]
-        trainer = Trainer(actor=actor, model=net, optimizer=optimizer, scheduler=scheduler, loader=loader,
+        trainer = Trainer(actor=actor, model=net, optimizer=optimizer, loader=loader,
                           device=layout.device, epochs=cfg.train.epochs, amp=amp, grad_clip=cfg.train.grad_clip,
                           hooks=hooks, start_epoch=start_epoch, start_batch=start_batch, global_step=step,
                           history=history, extra_state=extra)
@@ -218,7 +239,15 @@ def train(cfg: Any, config_path: str | None = None, resume: str | None = None) -
             trainer.train()
         finally:
             loader.close()
+            if val_loader is not None:
+                val_loader.close()
             writer.close()
+            if log_file is not None:
+                logging.getLogger().removeHandler(log_file)
+                log_file.close()
         return {"history": trainer.history, "run_dir": run_dir, "global_step": trainer.global_step}
     finally:
+        if held is not None:  # stopped before the run directory was wanted: drop the held records
+            logging.getLogger().removeHandler(held)
+            held.close()
         teardown(layout)

@@ -109,7 +109,6 @@ class Trainer:
     actor: Any
     model: nn.Module
     optimizer: torch.optim.Optimizer
-    scheduler: Any
     loader: Any
     device: torch.device
     epochs: int
