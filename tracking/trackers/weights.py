@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from tracking.models.checkpoints import CheckpointError
+from tracking.models.devices import resolve_device  # noqa: F401  (re-exported: the trackers' device resolver)
 
 __all__ = ["PYTRACKING_MODEL_ZOO", "PYTRACKING_WEIGHT_FILES", "WeightsMismatchError", "WeightsNotFoundError",
            "build_untrained_network", "check_weights_file", "load_tracker_network", "resolve_device"]
@@ -72,28 +73,6 @@ def check_weights_file(weights: str | os.PathLike | None, network: str | None = 
         what = "is a directory, not a weights file" if os.path.isdir(path) else "not found"
         raise WeightsNotFoundError(f"weights file {path!r} {what}: " + _where_weights_come_from(network))
     return path
-
-
-def resolve_device(device: str | torch.device = "auto", index: int = 0) -> torch.device:
-    """``auto``: CUDA when available, else the CPU. ``auto`` and ``cuda`` (no index) take GPU ``index % n`` of
-    the ``n`` visible GPUs (a worker process's number spreads workers over GPUs). ValueError naming the device
-    when it is malformed, CUDA is not available or the index is out of range."""
-    text = str(device)
-    if text == "auto":
-        text = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        resolved = torch.device(text)
-    except RuntimeError:
-        raise ValueError(f"device {text!r}: expected auto, cpu, cuda or cuda:N") from None
-    if resolved.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {text!r}: CUDA is not available (torch {torch.__version__}); use cpu")
-        count = torch.cuda.device_count()
-        if resolved.index is None:
-            resolved = torch.device("cuda", index % count)
-        elif resolved.index >= count:
-            raise ValueError(f"device {text!r}: only {count} GPU(s) visible")
-    return resolved
 
 
 def _buildable_kwargs(network: str) -> dict[str, Any]:

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["Layout", "setup", "teardown", "resolve_device"]
+from tracking.models.devices import resolve_device
+
+__all__ = ["Layout", "setup", "teardown"]
 
 
 @dataclass(frozen=True)
@@ -37,29 +39,16 @@ class Layout:
         return self.rank == 0
 
 
-def resolve_device(requested: str, local_rank: int = 0) -> torch.device:
-    """``auto``: ``cuda:<local_rank>`` when CUDA is available, else the CPU; ``cuda`` means ``cuda:<local_rank>``.
-    ValueError when CUDA is asked for and not available."""
-    if requested == "auto":
-        requested = "cuda" if torch.cuda.is_available() else "cpu"
-    if requested == "cuda":
-        requested = f"cuda:{local_rank}"
-    device = torch.device(requested)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"train.device={requested!r} but CUDA is not available (torch {torch.__version__}); "
-                         "use train.device=cpu")
-    if device.type not in ("cpu", "cuda"):
-        raise ValueError(f"train.device must be auto, cpu, cuda or cuda:N, got {requested!r}")
-    return device
-
-
 def setup(requested_device: str) -> Layout:
     """The process layout from torchrun's environment (one process when WORLD_SIZE is unset or 1); joins the
     process group when there are several."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    device = resolve_device(requested_device, local_rank)
+    try:
+        device = resolve_device(requested_device, local_rank)
+    except ValueError as e:
+        raise ValueError(f"train.device: {e}") from None
     if world_size > 1:
         import torch.distributed as dist
 
