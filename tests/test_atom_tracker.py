@@ -7,6 +7,7 @@ import os
 import numpy as np
 import pytest
 import torch
+from _tracker_helpers import moving_square, run
 from conftest import SHARED_SEQUENCES
 
 from tracking.models import build_network
@@ -147,28 +148,9 @@ def test_label_peak_is_localised_at_the_target_offset(offset):
 
 
 # -- tracker ---------------------------------------------------------------------------------------------------
-def _synthetic_frames(n=6, size=(160, 200)):
-    rng = np.random.default_rng(0)
-    bg = (rng.integers(0, 255, (*size, 3)) // 4).astype(np.uint8)
-    tex = rng.integers(0, 255, (30, 24, 3)).astype(np.uint8)
-    frames, boxes = [], []
-    for i in range(n):
-        f = bg.copy()
-        x, y = 60 + 4 * i, 50 + 2 * i
-        f[y: y + 30, x: x + 24] = tex
-        frames.append(f)
-        boxes.append(np.array([x, y, 24, 30], dtype=np.float64))
-    return frames, boxes
-
-
-def _run(tracker, frames, box):
-    tracker.initialize(frames[0], box)
-    return [tracker.track_info(f) for f in frames[1:]]
-
-
 def test_tracker_on_synthetic_target_is_finite_inside_and_deterministic(net):
-    frames, boxes = _synthetic_frames()
-    outs = _run(ATOMTracker(dict(FAST), net=net, device="cpu", seed=3), frames, boxes[0])
+    frames, boxes = moving_square(6, (160, 200), target=(24, 30), start=(60, 50))
+    outs = run(ATOMTracker(dict(FAST), net=net, device="cpu", seed=3), frames, boxes[0])
     h, w = frames[0].shape[:2]
     for o in outs:
         assert isinstance(o, TrackOutput) and o.box.shape == (4,) and np.isfinite(o.box).all()
@@ -178,7 +160,7 @@ def test_tracker_on_synthetic_target_is_finite_inside_and_deterministic(net):
         assert o.state in ("normal", "uncertain", "hard_negative", "not_found")
         assert np.isfinite(o.confidence) and o.score_map.shape == (288, 288)
         assert {"sample", "backbone", "classify", "optimize", "iou_refine"} <= set(o.timings)
-    again = _run(ATOMTracker(dict(FAST), net=net, device="cpu", seed=3), frames, boxes[0])
+    again = run(ATOMTracker(dict(FAST), net=net, device="cpu", seed=3), frames, boxes[0])
     assert all(np.array_equal(a.box, b.box) for a, b in zip(outs, again))
 
 
@@ -199,7 +181,7 @@ def test_crossing_runs(net):
     frames = [cv2.cvtColor(cv2.imread(os.path.join(root, "img", f"{i:04d}.jpg")), cv2.COLOR_BGR2RGB)
               for i in range(1, 9)]
     tracker = build_tracker("atom", overrides=[f"{k}={v}" for k, v in FAST.items()], net=net, device="cpu")
-    outs = _run(tracker, frames, gt[0])
+    outs = run(tracker, frames, gt[0])
     h, w = frames[0].shape[:2]
     for o in outs:
         assert np.isfinite(o.box).all() and o.box[2] > 0 and o.box[3] > 0

@@ -90,16 +90,21 @@ def write_dali_batches(root: str, box: str, out: str) -> None:
     torch.save(results, out)
 
 
-def dali_batches(root: str, box: str, tmp_path) -> dict:
-    out = str(tmp_path / "dali.pt")
-    code = f"import sys; sys.path.insert(0, {TESTS_DIR!r}); import test_dali_border_crops as t; " \
-           f"t.write_dali_batches({root!r}, {box!r}, {out!r})"
+def batches_in_subprocess(module: str, call: str, out: str):
+    """Run ``<module>.<call>`` (a test module's function writing the batches to ``out``) in a fresh interpreter,
+    so that a DALI crash fails the test instead of killing the test run, and load what it wrote."""
+    code = f"import sys; sys.path.insert(0, {TESTS_DIR!r}); import {module} as t; t.{call}"
     env = {**os.environ, "PYTHONPATH": REPO + os.pathsep + os.environ.get("PYTHONPATH", "")}
     run = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
                          timeout=300)
     assert run.returncode == 0, f"the DALI loader died with status {run.returncode} (-11: SIGSEGV):\n" \
                                 f"{run.stderr[-3000:]}"
     return torch.load(out, weights_only=False)
+
+
+def dali_batches(root: str, box: str, tmp_path) -> dict:
+    out = str(tmp_path / "dali.pt")
+    return batches_in_subprocess("test_dali_border_crops", f"write_dali_batches({root!r}, {box!r}, {out!r})", out)
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ import os
 import numpy as np
 import pytest
 import torch
+from _tracker_helpers import moving_square, run
 from conftest import SHARED_SEQUENCES
 
 from tracking.models import build_network
@@ -20,26 +21,6 @@ ALWAYS_FOUND = ["target_not_found_threshold=-.inf"]
 def net():
     torch.manual_seed(0)
     return build_network("dimpnet18", backbone_pretrained=False, filter_size=4, out_feature_dim=32).eval()
-
-
-def moving_square(num: int = 6, size=(120, 160)):
-    """Frames with a bright textured square moving right, and its boxes (xywh)."""
-    rng = np.random.default_rng(0)
-    bg = rng.integers(0, 80, (*size, 3), dtype=np.uint8)
-    tex = rng.integers(150, 255, (24, 20, 3), dtype=np.uint8)
-    frames, boxes = [], []
-    for i in range(num):
-        f = bg.copy()
-        x, y = 50 + 4 * i, 40 + 2 * i
-        f[y:y + 24, x:x + 20] = tex
-        frames.append(f)
-        boxes.append(np.array([x, y, 20, 24], dtype=np.float64))
-    return frames, boxes
-
-
-def run(tracker, frames, box):
-    tracker.initialize(frames[0], box)
-    return [tracker.track_info(f) for f in frames[1:]]
 
 
 @pytest.mark.parametrize("name", ["dimp18", "dimp50", "prdimp18", "prdimp50", "super_dimp"])

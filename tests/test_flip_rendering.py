@@ -4,8 +4,6 @@ PrDiMP / SuperDiMP records (flips, inside_major crops, KL proposals, label densi
 
 import dataclasses
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -25,8 +23,6 @@ from tracking.data.synthetic import SyntheticSpec, ensure_dataset
 
 cv2 = pytest.importorskip("cv2")
 
-TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(TESTS_DIR)
 REAL_FRAME = os.path.join(SHARED_SEQUENCES, "Crossing", "img", "0001.jpg")
 SPEC = SyntheticSpec(num_sequences=3, num_frames=30, width=160, height=96)
 #: SuperDiMP's processing at a small size, colour decisions on.
@@ -238,16 +234,12 @@ def write_flipped_border_batches(root: str, out: str) -> None:
 
 @requires_dali
 def test_flipped_windows_beyond_the_border_on_dali(dataset_root, tmp_path):
-    from test_dali_border_crops import FixedBoxProcessing
+    from test_dali_border_crops import FixedBoxProcessing, batches_in_subprocess
 
     out = str(tmp_path / "dali.pt")
-    code = f"import sys; sys.path.insert(0, {TESTS_DIR!r}); import test_flip_rendering as t; " \
-           f"t.write_flipped_border_batches({dataset_root!r}, {out!r})"
-    env = {**os.environ, "PYTHONPATH": REPO + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    run = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
-                         timeout=300)
-    assert run.returncode == 0, f"the DALI loader died with status {run.returncode}:\n{run.stderr[-3000:]}"
-    for box, dali in torch.load(out, weights_only=False):
+    written = batches_in_subprocess("test_flip_rendering", f"write_flipped_border_batches({dataset_root!r}, {out!r})",
+                                    out)
+    for box, dali in written:
         processing = FixedBoxProcessing(output_size=64, label_feature_size=4, num_proposals=4, flip_joint_prob=1.0,
                                         box=box)
         sampler = dimp_sampler([Got10k(dataset_root)], samples_per_epoch=4, max_gap=10)
