@@ -16,7 +16,8 @@ dropped. From the rest:
 Workloads: ``demo`` (configs/demo.yaml: DiMP-18, 128x128 crops, batch 6) and ``dimp50`` (configs/dimp50.yaml's
 network and 288x288 crops of 3 + 3 frames on the synthetic data, random init; batch 10 on a GPU, 2 on the CPU,
 where a batch of 10 takes ~30 s per step), each with the OpenCV and the DALI loader. Data: the embedded
-synthetic dataset (640x360 JPEGs). Absolute numbers are the machine's; compare rows of one run.
+synthetic dataset (640x360 JPEGs of ~0.8 bits per pixel, flatter than real footage's 1-3, which decode faster:
+the loader-bound fraction is a lower bound). Absolute numbers are the machine's; compare rows of one run.
 """
 
 from __future__ import annotations
