@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from .cache import MARKER_NAME, ensure_dataset
-from .spec import DEFAULT_LASOT_CLASSES, SyntheticSpec
+from .spec import DEFAULT_LASOT_CLASSES, TEXTURES, SyntheticSpec
 
 __all__ = ["main"]
 
@@ -75,6 +75,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--jpeg-quality", type=int, default=SyntheticSpec.jpeg_quality)
     parser.add_argument("--out-of-view-prob", type=float, default=SyntheticSpec.out_of_view_prob)
     parser.add_argument("--occlusion-prob", type=float, default=SyntheticSpec.occlusion_prob)
+    parser.add_argument("--texture", choices=TEXTURES, default=SyntheticSpec.texture,
+                        help="smooth (light, ~0.8 bits per pixel) or textured (fine texture + sensor noise, "
+                             "~2-2.5 bits per pixel, like real footage)")
     parser.add_argument("--split", default="train", help="GOT-10k split directory (default train)")
     parser.add_argument("--classes", default=",".join(DEFAULT_LASOT_CLASSES),
                         help="comma-separated LaSOT classes (default %(default)s)")
@@ -83,7 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         spec = SyntheticSpec(num_sequences=args.sequences, num_frames=args.frames, width=args.size[0],
                              height=args.size[1], seed=args.seed, jpeg_quality=args.jpeg_quality,
-                             out_of_view_prob=args.out_of_view_prob, occlusion_prob=args.occlusion_prob)
+                             out_of_view_prob=args.out_of_view_prob, occlusion_prob=args.occlusion_prob,
+                             texture=args.texture)
     except (TypeError, ValueError) as e:
         _fail(str(e))
     classes = tuple(c for c in args.classes.split(",") if c)

@@ -15,7 +15,8 @@ import numpy as np
 
 from .motion import _bounded_walk, _distractor_track, _plan_events, _plan_target
 from .raster import _ELLIPSE, _RECTANGLE, _composite, _roi, _shape_alpha
-from .spec import MIN_VISIBLE_RATIO, SyntheticSpec
+from .spec import (FINE_TEXTURE_AMPLITUDE, FINE_TEXTURE_BLUR, MIN_VISIBLE_RATIO, SENSOR_NOISE_SIGMA,
+                   SyntheticSpec)
 from .textures import _colour_name, _make_background, _make_texture, _pyramid
 
 __all__ = ["SyntheticScene", "cover_label", "generate_sequence"]
@@ -28,6 +29,22 @@ class _Layer:
     kind: str
     pyramid: list[np.ndarray]
     boxes: np.ndarray
+
+
+def _add_fine_texture(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
+    """``image`` [H, W, 3] uint8 plus a static fine-grained grey texture (unit Gaussian noise blurred with
+    sigma FINE_TEXTURE_BLUR px, times FINE_TEXTURE_AMPLITUDE): the surface detail of real scenes."""
+    import cv2
+
+    noise = rng.standard_normal(image.shape[:2], dtype=np.float32)
+    grain = cv2.GaussianBlur(noise, (0, 0), FINE_TEXTURE_BLUR) * np.float32(FINE_TEXTURE_AMPLITUDE)
+    return np.clip(image.astype(np.float32) + grain[:, :, None] + 0.5, 0, 255).astype(np.uint8)
+
+
+def _add_sensor_noise(rng: np.random.Generator, frame: np.ndarray) -> np.ndarray:
+    """``frame`` [H, W, 3] uint8 plus per-pixel, per-channel Gaussian noise of sigma SENSOR_NOISE_SIGMA."""
+    noise = rng.standard_normal(frame.shape, dtype=np.float32) * np.float32(SENSOR_NOISE_SIGMA)
+    return np.clip(frame.astype(np.float32) + noise + 0.5, 0, 255).astype(np.uint8)
 
 
 def cover_label(visible_ratio: np.ndarray, absent: np.ndarray) -> np.ndarray:
@@ -74,6 +91,8 @@ class SyntheticScene:
 
         self._pad = max(2, round(0.06 * min(height, width)))
         self._background = _make_background(rng_bg, height + 2 * self._pad, width + 2 * self._pad)
+        if spec.texture == "textured":  # own streams: the smooth variant's data stays as it was
+            self._background = _add_fine_texture(np.random.default_rng((spec.seed, index, 1)), self._background)
 
         self.shape = _ELLIPSE if rng_tex.random() < 0.5 else _RECTANGLE
         texture, colour = _make_texture(rng_tex, saturated=True, shaded=self.shape == _ELLIPSE)
@@ -165,7 +184,10 @@ class SyntheticScene:
             _composite(frame, self._target.pyramid, self._target.kind, self._target.boxes[t])
         if np.isfinite(self._occluder.boxes[t]).all():
             _composite(frame, self._occluder.pyramid, _RECTANGLE, self._occluder.boxes[t])
-        return cv2.LUT(frame, self._luts[t])
+        frame = cv2.LUT(frame, self._luts[t])
+        if self.spec.texture == "textured":
+            frame = _add_sensor_noise(np.random.default_rng((self.spec.seed, self.index, 2, t)), frame)
+        return frame
 
     def frames(self) -> Iterator[np.ndarray]:
         """The T frames in order, rendered lazily."""
