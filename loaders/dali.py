@@ -5,6 +5,10 @@ B * (n_train + n_test) frames of the batch, flat, to one pipeline through ``fn.e
 output is cut back into the batch layout of loaders.samples, with the non-image fields the processing
 declares collated from the records. Same records, same fields, same replacements as the OpenCV backend;
 the pixels are equivalent to the OpenCV backend's within DALI's bilinear rounding (loaders.dali_pipeline).
+cfg.images="float" (default): the graph ends with brightness, clamp and the ImageNet normalisation (float32);
+"uint8": it ends with the uint8 crop after the gray blend and the host adds the records' brightness fields,
+the raw batch layout of the OpenCV backend (loaders.normalize.normalize_batch normalises it).
+cfg.pin_memory (with CUDA only): CPU batches are copied into pinned memory.
 
 Prefetch: the pipeline is built with DALI's default pipelined asynchronous executor and
 ``prefetch_queue_depth=2``. The external source is a callback DALI calls from ``pipeline.run()`` in the
@@ -36,9 +40,10 @@ from .config import LoaderConfig
 from .cursor import EpochCursor
 from .dali_host import HostBatch, assemble_batch, prepare_batch
 from .dali_pipeline import Feeder, build_pipeline, check_mode, resolve_device, to_torch
+from .normalize import normalize_batch
 from .opencv_render import render_batch
 from .private_api import close_dali_pipeline
-from .samples import EpochRecords
+from .samples import EpochRecords, pin_batch, pin_memory_enabled
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +69,8 @@ class DaliLoader(EpochCursor):
         self.fields = processing.batch_fields()
         self.frames_per_batch = cfg.batch_size * (sampler.num_train_frames + sampler.num_test_frames)
         self.fallback_batches = 0  # batches rendered by the OpenCV backend's code after a DALI failure
+        self.raw = cfg.images == "uint8"
+        self.pin_memory = pin_memory_enabled(cfg.pin_memory)
         self._feeder = Feeder()
         self._pipe = None
         self._dirty = False  # the pipeline may hold outputs of an unfinished epoch
@@ -100,7 +107,8 @@ class DaliLoader(EpochCursor):
             self._pipe = build_pipeline(self._feeder, self.frames_per_batch, self.processing.output_size,
                                         self.processing.padding, self.device, self.mode,
                                         num_threads=self.cfg.workers or 1,
-                                        device_id=torch.cuda.current_device() if self.device == "gpu" else None)
+                                        device_id=torch.cuda.current_device() if self.device == "gpu" else None,
+                                        images=self.cfg.images)
             self._pipe.build()
             self._dirty = False
         return self._pipe
@@ -131,11 +139,15 @@ class DaliLoader(EpochCursor):
 
     def _host_batches(self, records: EpochRecords, start: int) -> Iterator[HostBatch]:
         for position in range(start, len(self)):
-            yield prepare_batch(records, position, self.cfg.batch_size, self.mode)
+            yield prepare_batch(records, position, self.cfg.batch_size, self.mode, raw=self.raw)
 
     def _fallback_batch(self, records: EpochRecords, host: HostBatch) -> dict:
         self.fallback_batches += 1
-        return render_batch(records, host.indices)
+        batch = render_batch(records, host.indices)  # raw
+        return self._deliver(batch if self.raw else normalize_batch(batch))
+
+    def _deliver(self, batch: dict) -> dict:
+        return pin_batch(batch) if self.pin_memory else batch
 
     def _iterate(self, epoch: int, start: int) -> Iterator[dict]:
         records = EpochRecords(self.sampler, self.processing, seed=self.cfg.seed, epoch=epoch)
@@ -175,7 +187,7 @@ class DaliLoader(EpochCursor):
                 yield batch
                 continue
             host = feeder.inflight.popleft()
-            batch = assemble_batch(host, to_torch(images), self.fields)
+            batch = self._deliver(assemble_batch(host, to_torch(images), self.fields, raw=self.raw))
             del images
             self._advance(host.position + 1)
             yield batch

@@ -12,7 +12,8 @@ fn.resize, the window relative to it (resize_roi). The window is the frame's
 loaders.crop_windows.executable_window (bounded coordinates, the same pixels). A flipped frame (mirrored
 window, x1 > x2) is cropped as its unmirrored window, mirrored: its matrix maps output column u to the
 mirrored source column (warp_affine), its fn.resize ROI has roi_start > roi_end on x (fn.resize then mirrors
-that axis). assemble_batch turns DALI's flat output back into the batch layout of loaders.samples.
+that axis). assemble_batch turns DALI's flat output back into the batch layout of loaders.samples (for a raw
+batch, with the brightness fields from the records).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from tracking.data.frames import check_frame, read_frame_bytes
 from tracking.data.processing import BatchField, SampleRecord
 
 from .crop_windows import executable_window
-from .samples import EpochRecords, collate_records
+from .samples import EpochRecords, brightness_field, collate_records
 
 #: Entries of the process's cache of frames that passed check_frame (cleared when full; ~90 bytes each).
 CHECK_CACHE_ENTRIES = 1 << 20
@@ -109,7 +110,7 @@ class HostBatch:
     indices: list[int]  # local sample indices
     records: list[SampleRecord]
     replaced: list[int]
-    inputs: tuple  # lists, one entry per frame: encoded, matrix, gray, brightness[, anchor, shape]
+    inputs: tuple  # lists, one entry per frame: encoded, gray, brightness (not for raw), the mode's geometry
 
 
 def _frames(record: SampleRecord):
@@ -118,10 +119,10 @@ def _frames(record: SampleRecord):
             yield path, window, frames.brightness
 
 
-def prepare_batch(records: EpochRecords, position: int, batch_size: int, mode: str) -> HostBatch:
+def prepare_batch(records: EpochRecords, position: int, batch_size: int, mode: str, raw: bool = False) -> HostBatch:
     """Records, checked frame bytes and per-frame inputs (for pipeline `mode`, see
-    loaders.dali_pipeline.MODES) of batch `position`, unreadable samples replaced through
-    EpochRecords.render_with_replacement."""
+    loaders.dali_pipeline.MODES; `raw`: for the uint8 graph, which takes no brightness) of batch `position`,
+    unreadable samples replaced through EpochRecords.render_with_replacement."""
     roi, resize = mode != "warp", mode == "roi_resize"
     roi_start, roi_end = [], []
     indices = list(range(position * batch_size, (position + 1) * batch_size))
@@ -158,19 +159,23 @@ def prepare_batch(records: EpochRecords, position: int, batch_size: int, mode: s
             matrices.append(matrix.astype(np.float32))
             grays.append(gray)
             brightness.append(np.float32(b))
-    # order of build_pipeline's external source: encoded, gray, brightness, then the mode's geometry
+    # order of build_pipeline's external source: encoded, gray, brightness (not for raw), the mode's geometry
     geometry_inputs = {"warp": (matrices,), "roi_warp": (matrices, anchors, shapes),
                        "roi_resize": (anchors, shapes, roi_start, roi_end)}[mode]
-    inputs = (encoded, grays, brightness) + geometry_inputs
+    inputs = (encoded, grays) + (() if raw else (brightness,)) + geometry_inputs
     return HostBatch(position, indices, done, replaced, inputs)
 
 
-def assemble_batch(host: HostBatch, images: torch.Tensor, fields: Mapping[str, BatchField]) -> dict:
-    """The batch layout of loaders.samples from the [B * F, 3, S, S] flat frame images of `host` and the
-    processing's declared `fields` (its batch_fields())."""
+def assemble_batch(host: HostBatch, images: torch.Tensor, fields: Mapping[str, BatchField], raw: bool = False) -> dict:
+    """The batch layout of loaders.samples from the [B * F, 3, S, S] flat frame images of `host` (float32
+    normalised, or uint8 crops for `raw`, which adds the records' train_brightness / test_brightness [n, B]) and
+    the processing's declared `fields` (its batch_fields())."""
     n_train = len(host.records[0].train.paths)
     frames = images.reshape(len(host.records), -1, *images.shape[1:])  # [B, F, 3, S, S]
     batch = {"train_images": frames[:, :n_train].transpose(0, 1).contiguous(),
              "test_images": frames[:, n_train:].transpose(0, 1).contiguous()}
+    if raw:
+        batch["train_brightness"] = brightness_field(host.records, "train")
+        batch["test_brightness"] = brightness_field(host.records, "test")
     batch.update(collate_records(host.records, fields, host.replaced))
     return batch

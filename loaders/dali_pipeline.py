@@ -4,6 +4,9 @@
       --warp_affine(matrix, size S, bilinear, fill 0 | clamp)--> S x S uint8 crop
       --color_space_conversion(GRAY), blended per frame: x + g * (gray - x), g in {0, 1}-->
       --x * brightness, clamp to [0, 255]--> --crop_mirror_normalize(255 * ImageNet mean/std, CHW)--> float32
+                                      (images="float", LoaderConfig.images)
+      --cast to uint8, transpose to CHW--> uint8 (images="uint8": the raw batch's crops, before brightness;
+                                      the host adds the brightness fields, loaders.dali_host.assemble_batch)
 
 Variants (MODES), one graph definition: "warp" (full decode + warp_affine) is the GPU variant: the decoder
 runs with ``device="mixed"`` and the rest on the GPU; with ``mode="warp"`` on the CPU it runs the same graph
@@ -21,7 +24,8 @@ the OpenCV backend is faster than DALI.
 
 Equivalence with the OpenCV backend: decoding is bit-identical to cv2 (both libjpeg-turbo); DALI's float
 bilinear weights differ from cv2's 5-bit fixed-point ones by at most 2 grey levels per pixel (mean ~0.05);
-grayscale is bit-identical to cv2's RGB2GRAY.
+grayscale is bit-identical to cv2's RGB2GRAY. The gray blend with g in {0, 1} is exact in float (integer
+levels), so the uint8 output is the crop or its luma, exactly.
 
 DALI is imported inside the functions that need it.
 """
@@ -96,56 +100,72 @@ def resolve_device(device: str) -> str:
 
 
 def build_pipeline(source, frames_per_batch: int, output_size: int, padding: str, device: str, mode: str,
-                   num_threads: int, device_id: int | None = None, prefetch: int = PREFETCH_DEPTH):
+                   num_threads: int, device_id: int | None = None, prefetch: int = PREFETCH_DEPTH,
+                   images: str = "float"):
     """The DALI pipeline (not yet built) of the module docstring for `mode` (see MODES). `device` places the
-    decoder ("mixed" for "gpu") and hence everything after it; the per-frame parameters stay CPU inputs."""
+    decoder ("mixed" for "gpu") and hence everything after it; the per-frame parameters stay CPU inputs.
+    `images` (LoaderConfig.images): "float" outputs [F, 3, S, S] float32 normalised frames, "uint8" the
+    [F, 3, S, S] uint8 crops after the gray blend (no brightness, no normalisation)."""
     from nvidia.dali import fn, types
     from nvidia.dali import math as dmath
     from nvidia.dali.pipeline import Pipeline
 
     check_mode(mode, padding)
+    if images not in ("float", "uint8"):
+        raise ValueError(f"build_pipeline: images must be 'float' or 'uint8', got {images!r}")
     gpu = device == "gpu"
     decoder_device = "mixed" if gpu else "cpu"
     pipe = Pipeline(batch_size=frames_per_batch, num_threads=num_threads,
                     device_id=(device_id or 0) if gpu else None, prefetch_queue_depth=prefetch)
     with pipe:
-        inputs = fn.external_source(source=source, num_outputs={"warp": 4, "roi_warp": 6, "roi_resize": 7}[mode],
-                                    batch=True)
-        encoded, gray, brightness = inputs[:3]
+        raw = images == "uint8"  # no brightness input (loaders.dali_host.prepare_batch's `raw`)
+        geometry_inputs = {"warp": 1, "roi_warp": 3, "roi_resize": 4}[mode]
+        inputs = fn.external_source(source=source, num_outputs=(2 if raw else 3) + geometry_inputs, batch=True)
+        encoded, gray = inputs[:2]
+        brightness = None if raw else inputs[2]
+        geometry = inputs[2 if raw else 3:]  # warp: matrix; roi_warp: matrix, anchor, shape; roi_resize: anchor,
+        #                                       shape, roi_start, roi_end
         if mode == "warp":
-            images = fn.decoders.image(encoded, device=decoder_device, output_type=types.RGB)
+            decoded = fn.decoders.image(encoded, device=decoder_device, output_type=types.RGB)
         else:
-            anchor, shape = inputs[-2:] if mode == "roi_warp" else inputs[3:5]
-            images = fn.decoders.image_slice(encoded, anchor, shape, axis_names="WH", normalized_anchor=False,
-                                             normalized_shape=False, device=decoder_device, output_type=types.RGB)
+            anchor, shape = geometry[1:3] if mode == "roi_warp" else geometry[0:2]
+            decoded = fn.decoders.image_slice(encoded, anchor, shape, axis_names="WH", normalized_anchor=False,
+                                              normalized_shape=False, device=decoder_device, output_type=types.RGB)
         if mode == "roi_resize":  # replicate padding only: resize clamps source coordinates to the ROI = image
-            crops = fn.resize(images, size=[output_size, output_size], roi_start=inputs[5], roi_end=inputs[6],
+            crops = fn.resize(decoded, size=[output_size, output_size], roi_start=geometry[2], roi_end=geometry[3],
                               roi_relative=False, antialias=False, interp_type=types.INTERP_LINEAR)
         else:
-            matrix = inputs[3]
+            matrix = geometry[0]
             fill = {"fill_value": 0.0} if padding == "zeros" else {}  # no fill value: clamp = replicate
-            crops = fn.warp_affine(images, matrix=matrix, size=[output_size, output_size],
+            crops = fn.warp_affine(decoded, matrix=matrix, size=[output_size, output_size],
                                    interp_type=types.INTERP_LINEAR, **fill)
         luma = fn.color_space_conversion(crops, image_type=types.RGB, output_type=types.GRAY)  # H x W x 1
         if gpu:
-            gray, brightness = gray.gpu(), brightness.gpu()
+            gray = gray.gpu()
+            brightness = None if raw else brightness.gpu()
         rgb = fn.cast(crops, dtype=types.FLOAT)
         mixed = rgb + gray * (fn.cast(luma, dtype=types.FLOAT) - rgb)
-        scaled = dmath.clamp(mixed * brightness, 0.0, 255.0)
-        out = fn.crop_mirror_normalize(scaled, dtype=types.FLOAT, output_layout="CHW",
-                                       mean=[255.0 * m for m in IMAGENET_MEAN],
-                                       std=[255.0 * s for s in IMAGENET_STD])
+        if raw:
+            out = fn.transpose(fn.cast(mixed, dtype=types.UINT8), perm=[2, 0, 1], output_layout="CHW")
+        else:
+            scaled = dmath.clamp(mixed * brightness, 0.0, 255.0)
+            out = fn.crop_mirror_normalize(scaled, dtype=types.FLOAT, output_layout="CHW",
+                                           mean=[255.0 * m for m in IMAGENET_MEAN],
+                                           std=[255.0 * s for s in IMAGENET_STD])
         pipe.set_outputs(out)
     return pipe
 
 
 def to_torch(tensor_list) -> torch.Tensor:
-    """A DALI output batch of equal-shaped samples as one torch tensor (CPU, or CUDA for GPU outputs)."""
+    """A DALI output batch of equal-shaped samples (float32 or uint8) as one torch tensor (CPU, or CUDA for GPU
+    outputs)."""
     if hasattr(tensor_list, "as_cpu") and type(tensor_list).__name__ == "TensorListGPU":
+        from nvidia.dali import types
         from nvidia.dali.plugin.pytorch import feed_ndarray
 
         dense = tensor_list.as_tensor()
-        out = torch.empty(dense.shape(), dtype=torch.float32, device="cuda")
+        dtype = {types.FLOAT: torch.float32, types.UINT8: torch.uint8}[dense.dtype]
+        out = torch.empty(dense.shape(), dtype=dtype, device="cuda")
         feed_ndarray(dense, out)
         return out
     return torch.from_numpy(tensor_list.as_array())

@@ -1,17 +1,32 @@
 """Backend-neutral sample handling: one epoch's records, the replacement of unreadable samples, collation.
 
-Batch layout (every backend; pytracking's stack_dim=1 for per-frame tensors):
+Batch layout (every backend; pytracking's stack_dim=1 for per-frame tensors), two variants after
+LoaderConfig.images:
 
+* "float" (the default):
     train_images [n_train, B, 3, S, S]   test_images [n_test, B, 3, S, S]   float32, ImageNet-normalised RGB
+* "uint8" (raw: 4x fewer bytes to move between processes and to the device; the consumer normalises with
+  loaders.normalize.normalize_batch, which gives exactly the "float" batch):
+    train_images [n_train, B, 3, S, S]   test_images [n_test, B, 3, S, S]   uint8 RGB crops, grayscale applied,
+                                                                            brightness not applied
+    train_brightness [n_train, B]        test_brightness [n_test, B]        float64 per-frame brightness factor
+                                                                            (the frame set's, per frame)
+
+and in both:
+
     <field>      [n, B, ...]             a per-frame field the processing declares (BatchField("train"/"test"))
     <field>      [B, ...]                a per-sample field it declares (BatchField(None))
     dataset, sequence: lists of B names; index: [B] int64 global sample indices;
     replaced: [B] int64, how many draws of the sample were replaced because their frames were unreadable
 
-The keys come in this order: the images, the processing's fields in batch_fields() order, then the
-loader's own metadata (METADATA_FIELDS). For ProcessingConfig the fields are train_anno / test_anno
-[n, B, 4] (xywh, crop coordinates), train_label / test_label [n, B, L, L] and test_proposals [n_test, B, P, 4]
-/ proposal_iou [n_test, B, P] (see ProcessingConfig.batch_fields).
+The keys come in this order: the images, (raw batches) the brightness fields, the processing's fields in
+batch_fields() order, then the loader's own metadata (METADATA_FIELDS). The brightness factors are float64,
+the records' own values: the normalisation computes brightness / 255 in float64 and rounds it once to float32
+(tracking.ops.normalize_images); a float32 factor would round twice and change about a quarter of the factors.
+
+For ProcessingConfig the fields are train_anno / test_anno [n, B, 4] (xywh, crop coordinates), train_label /
+test_label [n, B, L, L] and test_proposals [n_test, B, P, 4] / proposal_iou [n_test, B, P] (see
+ProcessingConfig.batch_fields).
 """
 
 from __future__ import annotations
@@ -30,6 +45,10 @@ logger = logging.getLogger(__name__)
 
 #: The fields every batch has besides the images and the processing's fields.
 METADATA_FIELDS = ("dataset", "sequence", "index", "replaced")
+#: Raw (uint8) batches: each image field and its per-frame brightness field.
+BRIGHTNESS_FIELDS = {"train_images": "train_brightness", "test_images": "test_brightness"}
+#: The dtype of the brightness fields (module docstring).
+BRIGHTNESS_DTYPE = torch.float64
 
 # A replacement for a sample whose frames fail to load is another draw of this epoch: global index
 # (index + attempt * REPLACEMENT_STRIDE) mod samples_per_epoch, with the processing generator keyed on the
@@ -141,3 +160,35 @@ def collate_records(records: Sequence[SampleRecord], fields: Mapping[str, BatchF
     batch["index"] = torch.as_tensor([r.index for r in records], dtype=torch.int64)
     batch["replaced"] = torch.as_tensor(list(replaced), dtype=torch.int64)
     return batch
+
+
+def brightness_field(records: Sequence[SampleRecord], frames: str, allocate: Allocator = torch.empty) -> torch.Tensor:
+    """[n, B] BRIGHTNESS_DTYPE: the brightness factor of each `frames` ("train" / "test") frame of each record
+    (its FrameSet's, repeated per frame), in a tensor from `allocate`."""
+    sets = [r.train if frames == "train" else r.test for r in records]
+    out = allocate((len(sets[0].paths), len(sets)), dtype=BRIGHTNESS_DTYPE)
+    for slot, frame_set in enumerate(sets):
+        out[:, slot] = frame_set.brightness
+    return out
+
+
+_pin_note: list[bool] = []  # the "no CUDA, not pinned" line is logged once per process
+
+
+def pin_memory_enabled(requested: bool) -> bool:
+    """Whether LoaderConfig.pin_memory=`requested` pins: only with CUDA (torch's pinning needs an accelerator;
+    the DataLoader would warn and ignore it), else False with one log line."""
+    if not requested:
+        return False
+    if torch.cuda.is_available():
+        return True
+    if not _pin_note:
+        _pin_note.append(True)
+        logger.info("LoaderConfig.pin_memory=True without a CUDA device: batches are not pinned")
+    return False
+
+
+def pin_batch(batch: dict) -> dict:
+    """The batch with its CPU tensors in page-locked memory (copies; other values as they are)."""
+    return {key: value.pin_memory() if isinstance(value, torch.Tensor) and value.device.type == "cpu"
+            and not value.is_pinned() else value for key, value in batch.items()}

@@ -81,3 +81,67 @@ def test_the_constants_are_the_loaders():
     # tracking.data.processing defines the loaders' copy; both must be ImageNet's (one source would be better).
     assert tuple(processing.IMAGENET_MEAN) == IMAGENET_MEAN == (0.485, 0.456, 0.406)
     assert tuple(processing.IMAGENET_STD) == IMAGENET_STD == (0.229, 0.224, 0.225)
+
+
+# ------------------------------------------------------------------------------------ per-image brightness
+def _old_loader_table(brightness: float) -> np.ndarray:
+    """The OpenCV loader's per-level table as it was written before it was derived from normalize_images:
+    (clip(level * float32(brightness / 255), 0, 1) - mean) / std in float32 numpy, [3, 256]."""
+    mean, std = np.asarray(IMAGENET_MEAN, np.float32), np.asarray(IMAGENET_STD, np.float32)
+    values = np.clip(np.arange(256, dtype=np.float32) * np.float32(brightness / 255.0), 0.0, 1.0)
+    return (values[None, :] - mean[:, None]) / std[:, None]
+
+
+def test_brightness_equals_the_loaders_old_table_bit_for_bit():
+    levels = torch.arange(256, dtype=torch.uint8).expand(3, 1, 256)
+    factors = [0.0, 0.8, 1.0, 1.2, 1e-9, 3.0] + list(np.random.default_rng(0).uniform(0.0, 2.0, 500))
+    for b in factors:  # Python floats and numpy float64 alike: float64 / 255, rounded once to float32
+        out = normalize_images(levels, brightness=b).reshape(3, 256).numpy()
+        np.testing.assert_array_equal(out, _old_loader_table(b), err_msg=f"brightness {b!r}")
+    # per image: [n, B] factors for [n, B, 3, H, W] images, the same values image by image
+    table = torch.tensor(factors[:12], dtype=torch.float64).view(3, 4)
+    out = normalize_images(torch.arange(256, dtype=torch.uint8).expand(3, 4, 3, 1, 256), brightness=table)
+    for i in range(3):
+        for j in range(4):
+            np.testing.assert_array_equal(out[i, j].reshape(3, 256).numpy(), _old_loader_table(factors[i * 4 + j]))
+    from loaders.opencv_render import normalisation_table, normalisation_tables
+
+    np.testing.assert_array_equal(normalisation_table(1.17), _old_loader_table(1.17))
+    np.testing.assert_array_equal(normalisation_tables(table), out.reshape(3, 4, 3, 256).numpy())
+
+
+def test_brightness_clamps_and_matches_the_per_pixel_formula():
+    images = torch.randint(0, 256, (2, 3, 5, 6), dtype=torch.uint8)
+    brightness = torch.tensor([0.5, 1.5], dtype=torch.float64)
+    out = normalize_images(images, brightness=brightness)
+    assert out.dtype == torch.float32 and out.shape == images.shape
+    values = np.clip(images.numpy().astype(np.float32)
+                     * (brightness.numpy() / 255).astype(np.float32).reshape(2, 1, 1, 1), 0, 1)
+    expected = (values - np.float32(IMAGENET_MEAN).reshape(3, 1, 1)) / np.float32(IMAGENET_STD).reshape(3, 1, 1)
+    np.testing.assert_array_equal(out.numpy(), expected)
+    assert out[1].max() <= ((1 - torch.tensor(IMAGENET_MEAN)) / torch.tensor(IMAGENET_STD)).max() + 1e-6
+    # one scalar factor for every image; a float32 tensor is used as given
+    assert torch.equal(normalize_images(images, brightness=1.0), normalize_images(images, brightness=[1.0, 1.0]))
+    assert normalize_images(images, brightness=torch.ones(2)).dtype == torch.float32
+    # brightness 1 differs from no brightness only by rounding (x * float32(1/255) vs x / 255) and the clamp
+    torch.testing.assert_close(normalize_images(images, brightness=1.0), normalize_images(images))
+
+
+def test_brightness_shape_and_dtype_errors():
+    images = torch.zeros(2, 3, 3, 4, 4, dtype=torch.uint8)
+    with pytest.raises(ValueError, match=r"one factor per image, shape \[2, 3\].*\[4\]"):
+        normalize_images(images, brightness=torch.ones(4))
+    with pytest.raises(ValueError, match="more dimensions"):
+        normalize_images(images, brightness=torch.ones(1, 2, 3))
+    with pytest.raises(TypeError, match="floating point"):
+        normalize_images(images, brightness=torch.ones(2, 3, dtype=torch.int64))
+
+
+def test_brightness_on_the_device_matches_the_cpu():
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    images = torch.randint(0, 256, (3, 4, 3, 16, 16), dtype=torch.uint8)
+    brightness = torch.from_numpy(np.random.default_rng(1).uniform(0.8, 1.2, (3, 4)))
+    cpu = normalize_images(images, brightness=brightness)
+    assert torch.equal(normalize_images(images.cuda(), brightness=brightness).cpu(), cpu)
+    assert torch.equal(normalize_images(images.cuda(), brightness=brightness.cuda()).cpu(), cpu)

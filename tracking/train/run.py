@@ -191,9 +191,9 @@ def train(cfg: Any, config_path: str | None = None, resume: str | None = None) -
                                                 else None, find_unused_parameters=cfg.train.find_unused_parameters)
         if cfg.train.compile:
             actor.net = torch.compile(actor.net)
-        loader = build_train_loader(cfg, datasets, weights, layout.rank, layout.world_size)
-        val_loader = (build_val_loader(cfg, val_sets, val_weights, layout.rank, layout.world_size)
-                      if val_sets else None)
+        loader = build_train_loader(cfg, datasets, weights, layout.rank, layout.world_size, device=layout.device)
+        val_loader = (build_val_loader(cfg, val_sets, val_weights, layout.rank, layout.world_size,
+                                       device=layout.device) if val_sets else None)
         log_file = None
         if held is not None:
             log_file, held = _log_to_file(run_dir, held), None

@@ -3,7 +3,8 @@
 Per iteration the loop measures separately
 
 * ``data``: the time spent waiting for the loader's next batch,
-* ``compute``: moving it to the device, forward, backward and the optimizer step,
+* ``compute``: moving it to the device (and normalising its uint8 images there, see move_batch), forward,
+  backward and the optimizer step,
 * ``iter``: the wall time from the end of the previous iteration (hooks included),
 
 and the **loader-bound fraction** ``data / iter``: the share of the run that the network waited for data
@@ -24,6 +25,9 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+
+from loaders.normalize import normalize_batch
+from loaders.samples import BRIGHTNESS_FIELDS
 
 __all__ = ["HookBase", "StepRecord", "Trainer", "move_batch"]
 
@@ -59,7 +63,9 @@ class StepRecord:
 
 def move_batch(batch: Mapping[str, Any], device: torch.device) -> dict[str, Any]:
     """Tensors of ``batch`` on ``device`` (through pinned memory and non_blocking copies for CUDA); other
-    values (names) as they are."""
+    values (names) as they are. A raw batch (``LoaderConfig(images="uint8")``: uint8 images and brightness
+    fields, see loaders.samples) is then normalised on ``device`` by loaders.normalize.normalize_batch: the
+    copy is a quarter of the float batch's, and the result the same float32 batch the loader would have made."""
     out: dict[str, Any] = {}
     for key, value in batch.items():
         if isinstance(value, Tensor):
@@ -69,6 +75,8 @@ def move_batch(batch: Mapping[str, Any], device: torch.device) -> dict[str, Any]
             elif value.device != device:
                 value = value.to(device)
         out[key] = value
+    if any(key in out for key in BRIGHTNESS_FIELDS.values()):
+        out = normalize_batch(out, device)
     return out
 
 
