@@ -1,4 +1,10 @@
-"""Build script for the ``tracking`` package and its compiled operators ``tracking._C``.
+"""Build script for the ``tracking`` package, its compiled operators ``tracking._C`` and its JPEG region
+decoder ``tracking.data._jpeg``.
+
+``tracking.data._jpeg`` (csrc/jpeg/region_decode.c, plain C) links the system libjpeg-turbo (Debian:
+libjpeg62-turbo-dev, i.e. ``jpeglib.h``); it is built when that header is found (TRACKING_JPEG_INCLUDE /
+TRACKING_JPEG_LIB name other directories) and is optional: without it, tracking.data.frames decodes
+DCT-scaled whole frames with simplejpeg instead of regions (slower, same pixels).
 
 CPU kernels (``csrc/*.cpp``, ``csrc/cpu/*.cpp``) are always compiled. CUDA kernels (``csrc/cuda/*.cu``)
 are added when the installed torch is a CUDA build and nvcc is found, or when ``FORCE_CUDA=1``;
@@ -10,6 +16,8 @@ Environment switches:
     TORCH_CUDA_ARCH_LIST    architectures for nvcc (default below when no GPU is visible)
     NVCC_FLAGS              extra nvcc flags, space separated
     TRACKING_DEBUG=1        -O0 -g, for debugging the kernels
+    TRACKING_JPEG_INCLUDE   directory of jpeglib.h (default: the compiler's, e.g. /usr/include)
+    TRACKING_JPEG_LIB       directory of libjpeg.so (default: the linker's)
 """
 
 from __future__ import annotations
@@ -65,10 +73,28 @@ def _extension():
         extra_compile_args={"cxx": cxx_flags}, extra_link_args=extra_link)
 
 
+def _jpeg_extension():
+    """The optional JPEG region decoder, when libjpeg-turbo's jpeglib.h is found; else None (and a note)."""
+    from setuptools import Extension
+
+    include = os.environ.get("TRACKING_JPEG_INCLUDE")
+    candidates = [include] if include else ["/usr/include", "/usr/local/include", os.path.join(sys.prefix, "include")]
+    found = next((d for d in candidates if d and os.path.isfile(os.path.join(d, "jpeglib.h"))), None)
+    if found is None:
+        print("[tracking] jpeglib.h not found (Debian: apt install libjpeg62-turbo-dev): building without the JPEG "
+              "region decoder; frames are decoded DCT-scaled whole with simplejpeg", file=sys.stderr)
+        return None
+    lib = os.environ.get("TRACKING_JPEG_LIB")
+    return Extension("tracking.data._jpeg", [os.path.join("csrc", "jpeg", "region_decode.c")], include_dirs=[found],
+                     library_dirs=[lib] if lib else [], libraries=["jpeg"], extra_compile_args=["-O3", "-Wall"],
+                     optional=True)
+
+
 def _build_ext_class():
     from torch.utils.cpp_extension import BuildExtension
 
     return BuildExtension.with_options(no_python_abi_suffix=False)
 
 
-setup(ext_modules=[_extension()], cmdclass={"build_ext": _build_ext_class()})
+setup(ext_modules=[e for e in (_extension(), _jpeg_extension()) if e is not None],
+      cmdclass={"build_ext": _build_ext_class()})

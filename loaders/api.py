@@ -97,6 +97,9 @@ def build_loader(cfg: LoaderConfig, datasets: Sequence | None = None, processing
         # (benchmarks/loader_speed.py: DALI's CPU warp/resize and colour ops cost ~4x cv2's).
         backend = "dali" if dali_gpu_available() else "opencv"
     if backend == "dali":
+        if cfg.decode == "reduced":
+            raise ValueError("LoaderConfig.decode='reduced' needs the OpenCV backend, and backend='auto' chose DALI "
+                             "(it sees a GPU); DALI's decoders have no DCT-domain scaling")
         from .dali import DaliLoader
 
         return DaliLoader(sampler, processing, cfg)

@@ -12,6 +12,10 @@ BACKENDS = ("auto", "opencv", "dali")
 #: The samplers LoaderConfig.sampler names (tracking.data.sampler.dimp_sampler / atom_sampler).
 SAMPLERS = ("dimp", "atom")
 DEVICES = ("auto", "cpu", "gpu")
+#: Batch image layouts (LoaderConfig.images; loaders.samples): "float" (normalised float32) or "uint8" (raw).
+IMAGE_LAYOUTS = ("float", "uint8")
+#: Frame decoding (LoaderConfig.decode): "auto", "reduced" or "full".
+DECODES = ("auto", "reduced", "full")
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,21 @@ class LoaderConfig:
         sample index) only.
     validation: batches do not depend on the epoch: every epoch yields the batches of epoch 0 of `seed`
         (give a validation loader its own config and seed).
+    images: the batches' image layout (loaders.samples), one of IMAGE_LAYOUTS. Either way the backend renders
+        uint8 crops (OpenCV workers: in shared memory) and the brightness factors. "float" (default):
+        the loader normalises them in the consumer's process as each batch arrives and yields float32
+        ImageNet-normalised [n, B, 3, S, S] images, no brightness fields. "uint8": it yields the raw batch
+        (uint8 [n, B, 3, S, S] images, float64 train_brightness / test_brightness [n, B]), a quarter of the
+        bytes to move; the consumer normalises with loaders.normalize.normalize_batch(batch, device), on its
+        device, to exactly the "float" batch.
+    decode: how frames are decoded, one of DECODES. The OpenCV backend (and DALI's CPU graphs) decode only the
+        rows and columns a crop reads. "reduced" (the OpenCV backend's "auto"): where a crop shrinks the frame 2x or more, the frame is also
+        decoded at 1/2, 1/4 or 1/8 size in libjpeg's DCT domain (loaders.window_decode): less work, and closer
+        to an area-filtered crop than bilinear sampling of the full frame (tests/test_window_decode.py); boxes,
+        labels and proposals are unchanged. "full" (DALI's "auto"; DALI has no DCT-scaled decoder): full
+        resolution, the pixels of a whole-frame decode, comparable pixel by pixel across backends.
+    pin_memory: yield batches in page-locked memory (for non_blocking copies to a CUDA device; the OpenCV
+        backend pins in the DataLoader's pinning thread). Without CUDA it does nothing (logged once).
     """
 
     backend: str = "auto"
@@ -40,6 +59,9 @@ class LoaderConfig:
     samples_per_epoch: int = 26000
     seed: int = 0
     validation: bool = False
+    images: str = "float"
+    decode: str = "auto"
+    pin_memory: bool = False
 
     def __post_init__(self) -> None:
         if self.backend == "reference":
@@ -49,6 +71,17 @@ class LoaderConfig:
             raise ValueError(f"LoaderConfig.backend must be one of {BACKENDS}, got {self.backend!r}")
         if self.sampler not in SAMPLERS:
             raise ValueError(f"LoaderConfig.sampler must be one of {SAMPLERS}, got {self.sampler!r}")
+        if self.images not in IMAGE_LAYOUTS:
+            raise ValueError(f"LoaderConfig.images must be one of {IMAGE_LAYOUTS} (the batches' image layout: "
+                             f"normalised float32, or raw uint8 crops for loaders.normalize.normalize_batch), "
+                             f"got {self.images!r}")
+        if self.decode not in DECODES:
+            raise ValueError(f"LoaderConfig.decode must be one of {DECODES}, got {self.decode!r}")
+        if self.decode == "reduced" and self.backend == "dali":
+            raise ValueError("LoaderConfig.decode='reduced' needs the OpenCV backend: DALI's decoders have no "
+                             "DCT-domain scaling (use decode='auto' or 'full' with backend='dali')")
+        if not isinstance(self.pin_memory, bool):
+            raise ValueError(f"LoaderConfig.pin_memory must be a bool, got {self.pin_memory!r}")
         if self.device not in DEVICES:
             raise ValueError(f"LoaderConfig.device must be one of {DEVICES}, got {self.device!r}")
         if self.batch_size <= 0 or self.workers < 0 or self.samples_per_epoch <= 0 or self.seed < 0:

@@ -11,6 +11,12 @@ with persistent workers (the default), they are started once and kept until clos
         for batch in loader: ...          # layout: loaders.samples
     loader.close()
 
+The workers render raw batches (uint8 crops and brightness factors, in shared memory: a quarter of the
+bytes of float32 images to move to the main process). With cfg.images="float" (the default) the loader
+normalises each batch in the consumer's process as it arrives (loaders.normalize.normalize_batch: cv2.LUT,
+the values of tracking.ops.normalize_images); with "uint8" it yields the raw batch. cfg.pin_memory pins
+batches (with CUDA only): raw ones in the DataLoader's pinning thread, normalised ones after normalisation.
+
 Breaking out of an iteration keeps the workers (the batches they were still preparing are discarded when
 the next iteration starts). An exception raised in a worker (e.g. a dataset whose frames cannot be read)
 is re-raised in the main process after the workers are stopped. With workers=0 the batches are rendered in
@@ -30,20 +36,23 @@ from tracking.data.sampler import Sampler
 
 from .config import LoaderConfig
 from .cursor import EpochCursor
+from .normalize import normalize_batch
 from .opencv_render import render_batch
 from .private_api import shutdown_dataloader_workers
-from .samples import EpochRecords
+from .samples import EpochRecords, pin_batch, pin_memory_enabled
 
 #: Batches each worker prepares ahead (DataLoader's prefetch_factor).
 PREFETCH_FACTOR = 2
 
 
 class RenderedBatches(torch.utils.data.Dataset):
-    """Map-style dataset of batches, executed in the workers: key (epoch, k) is this rank's local samples
+    """Map-style dataset of raw batches, executed in the workers: key (epoch, k) is this rank's local samples
     [k*B, (k+1)*B) of `epoch` (the epoch the samples are drawn from), rendered by render_batch."""
 
-    def __init__(self, sampler: Sampler, processing: Processing, batch_size: int, seed: int) -> None:
+    def __init__(self, sampler: Sampler, processing: Processing, batch_size: int, seed: int,
+                 reduce: bool = False) -> None:
         self.sampler, self.processing, self.batch_size, self.seed = sampler, processing, batch_size, seed
+        self.reduce = reduce
 
     def __len__(self) -> int:
         return len(self.sampler) // self.batch_size
@@ -52,7 +61,7 @@ class RenderedBatches(torch.utils.data.Dataset):
         epoch, position = key
         records = EpochRecords(self.sampler, self.processing, seed=self.seed, epoch=epoch)
         start = position * self.batch_size
-        return render_batch(records, range(start, start + self.batch_size))
+        return render_batch(records, range(start, start + self.batch_size), reduce=self.reduce)
 
 
 class BatchKeys(torch.utils.data.Sampler):
@@ -78,7 +87,7 @@ class OpenCVLoader(EpochCursor):
     """The OpenCV backend behind the Loader protocol (module docstring).
 
     cfg.workers: worker processes (0: render in the consumer's process); persistent_workers: keep them
-    across epochs (False: one set of workers per iteration).
+    across epochs (False: one set of workers per iteration); cfg.images / cfg.pin_memory: module docstring.
     """
 
     def __init__(self, sampler: Sampler, processing: Processing, cfg: LoaderConfig,
@@ -86,7 +95,11 @@ class OpenCVLoader(EpochCursor):
         super().__init__(sampler, cfg)
         self.processing = processing
         self.persistent_workers = persistent_workers
-        self._batches = RenderedBatches(sampler, processing, cfg.batch_size, cfg.seed)
+        self.pin_memory = pin_memory_enabled(cfg.pin_memory)
+        # raw batches are pinned by the DataLoader's pinning thread; normalised ones after normalisation
+        self._dataloader_pins = self.pin_memory and cfg.images == "uint8" and cfg.workers > 0
+        self._batches = RenderedBatches(sampler, processing, cfg.batch_size, cfg.seed,
+                                        reduce=cfg.decode in ("auto", "reduced"))
         self._keys = BatchKeys()
         self._dataloader: torch.utils.data.DataLoader | None = None
         self._iterator = None  # the persistent DataLoader iterator (it holds the workers)
@@ -121,12 +134,21 @@ class OpenCVLoader(EpochCursor):
         if self._dataloader is None:
             self._dataloader = torch.utils.data.DataLoader(
                 self._batches, batch_size=None, sampler=self._keys, num_workers=self.cfg.workers,
-                collate_fn=_as_is, persistent_workers=self.persistent_workers, prefetch_factor=PREFETCH_FACTOR)
+                collate_fn=_as_is, persistent_workers=self.persistent_workers, prefetch_factor=PREFETCH_FACTOR,
+                pin_memory=self._dataloader_pins)
         return self._dataloader
+
+    def _deliver(self, batch: dict) -> dict:
+        """A raw batch as the consumer gets it: normalised for cfg.images="float", pinned for pin_memory."""
+        if self.cfg.images == "float":
+            batch = normalize_batch(batch)
+        if self.pin_memory and not self._dataloader_pins:
+            batch = pin_batch(batch)
+        return batch
 
     def _inline(self, epoch: int, start: int) -> Iterator[dict]:
         for position in range(start, len(self)):
-            batch = self._batches[(epoch, position)]
+            batch = self._deliver(self._batches[(epoch, position)])
             self._advance(position + 1)
             yield batch
 
@@ -139,7 +161,9 @@ class OpenCVLoader(EpochCursor):
             self._iterator = iterator  # else it is only referenced here: dropped, it stops its workers
         position = start
         try:
-            for batch in iterator:
+            for raw in iterator:
+                batch = self._deliver(raw)
+                del raw  # the worker's shared-memory block is freed with it
                 position += 1
                 self._advance(position)
                 yield batch

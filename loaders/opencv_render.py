@@ -1,11 +1,15 @@
 """The OpenCV backend's rendering: sample records (tracking.data.processing) to image tensors, on the CPU.
 
-Per frame: decode the file (tracking.data.frames.decode_frame, BGR), crop the record's window (through its
+Per frame: decode the part of the file the crop reads (loaders.window_decode.decode_window, BGR; with
+``reduce`` at a DCT-domain reduced size where the crop shrinks the frame 2x or more, else the pixels of
+tracking.data.frames.decode_frame), crop the record's window (through its
 loaders.crop_windows.executable_window) to output_size x output_size with one cv2.warpAffine (bilinear, border
 replication or zeros, the half-pixel convention of tracking.data.geometry; a mirrored window, i.e. a flipped
-frame, through the mirrored matrix), then grayscale (joint over the sample), brightness x factor (per frame
-set), clip to [0, 1] and ImageNet normalisation in one cv2.LUT per channel, giving CHW float32 RGB. Batches have
-the layout of loaders.samples.
+frame, through the mirrored matrix), then grayscale (joint over the sample; cv2 BGR2GRAY replicated into the 3
+planes) into uint8 CHW RGB planes (crop_planes). render_batch makes the raw batch of loaders.samples: those
+uint8 crops plus each frame's brightness factor; brightness x factor, clip to [0, 1] and ImageNet normalisation
+come later, in the consumer's process (loaders.normalize.normalize_batch), on the CPU as one cv2.LUT per
+channel through normalisation_table (the values of tracking.ops.normalize_images, bit for bit).
 
 Bad data: a frame that is missing or does not decode cleanly (decode_frame: e.g. a JPEG with damaged
 entropy-coded data) raises FrameDecodeError naming the file; the sample is then replaced deterministically
@@ -20,15 +24,16 @@ import numpy as np
 import torch
 
 from tracking.data import geometry
-from tracking.data.frames import decode_frame
-from tracking.data.processing import IMAGENET_MEAN, IMAGENET_STD, BatchField, FrameSet, SampleRecord
+from tracking.data.processing import BatchField, FrameSet, SampleRecord
+from tracking.ops.normalize import normalize_images
 
 from .crop_windows import executable_window
 from .private_api import shared_empty
-from .samples import EpochRecords, collate_records, sample_tensors
+from .window_decode import decode_window, replicate_border
+from .samples import EpochRecords, brightness_field, collate_records, sample_tensors
 
-_MEAN = np.asarray(IMAGENET_MEAN, dtype=np.float32)
-_STD = np.asarray(IMAGENET_STD, dtype=np.float32)
+#: The 256 uint8 levels, as RGB "images" [3, 1, 256] for normalize_images.
+_LEVELS = torch.arange(256, dtype=torch.uint8).expand(3, 1, 256)
 
 
 def crop_frame(image: np.ndarray, window: np.ndarray, output_size: int, padding: str) -> np.ndarray:
@@ -41,6 +46,8 @@ def crop_frame(image: np.ndarray, window: np.ndarray, output_size: int, padding:
 
     window, mirrored = geometry.unmirror_windows(window)
     window = executable_window(window, image.shape[0], image.shape[1], output_size)
+    if padding == "replicate":  # the same pixels; cv2's per-pixel border path costs it 2-3x
+        image, window = replicate_border(image, window, output_size)
     window = geometry.mirror_windows(window, mirrored)
     matrix = geometry.affine_to_cv2(geometry.window_to_affine(window, output_size, allow_mirrored=True))
     border = cv2.BORDER_REPLICATE if padding == "replicate" else cv2.BORDER_CONSTANT
@@ -48,41 +55,68 @@ def crop_frame(image: np.ndarray, window: np.ndarray, output_size: int, padding:
                           borderMode=border, borderValue=(0, 0, 0))
 
 
+def normalisation_tables(brightness: float | np.ndarray | torch.Tensor) -> np.ndarray:
+    """[..., 3, 256] float32 for brightness factors of shape [...]: the normalised value of each uint8 level per
+    RGB channel, (clip(level * brightness / 255, 0, 1) - mean) / std, i.e. tracking.ops.normalize_images with
+    `brightness` applied to the 256 levels (the one definition of the normalisation; evaluated in float32)."""
+    factors = brightness if isinstance(brightness, torch.Tensor) else torch.as_tensor(brightness, dtype=torch.float64)
+    levels = _LEVELS.expand(*factors.shape, 3, 1, 256)
+    return normalize_images(levels, brightness=factors).reshape(*factors.shape, 3, 256).numpy()
+
+
 def normalisation_table(brightness: float) -> np.ndarray:
-    """[3, 256] float32: the normalised value of each uint8 level per RGB channel,
-    (clip(level * brightness / 255, 0, 1) - mean) / std, evaluated in float32."""
-    levels = np.arange(256, dtype=np.float32)
-    values = np.clip(levels * np.float32(brightness / 255.0), 0.0, 1.0)
-    return np.ascontiguousarray((values[None, :] - _MEAN[:, None]) / _STD[:, None])
+    """[3, 256] float32: normalisation_tables of one brightness factor."""
+    return np.ascontiguousarray(normalisation_tables(brightness))
+
+
+def crop_planes(crop: np.ndarray, grayscale: bool, out: np.ndarray | None = None) -> np.ndarray:
+    """uint8 HxWx3 BGR crop -> uint8 3xHxW RGB planes (grayscale: cv2 BGR2GRAY in all three), written into
+    `out` when given."""
+    import cv2
+
+    if out is None:
+        out = np.empty((3, *crop.shape[:2]), dtype=np.uint8)
+    if grayscale:
+        gray = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY, dst=out[0])
+        if not np.shares_memory(gray, out[0]):
+            out[0] = gray
+        out[1] = out[0]
+        out[2] = out[0]
+    else:
+        planes = cv2.split(crop, [out[2], out[1], out[0]])  # B, G, R into the R, G, B planes' places
+        if not np.shares_memory(planes[0], out[2]):  # an OpenCV whose split allocates its own planes
+            out[2], out[1], out[0] = planes
+    return out
+
+
+def normalise_planes(planes: np.ndarray, table: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """uint8 3xHxW RGB planes -> float32 3xHxW through `table` [3, 256] (normalisation_table), one cv2.LUT per
+    channel (the same float32 values as the per-pixel arithmetic, ~5x faster on the CPU)."""
+    import cv2
+
+    if out is None:
+        out = np.empty(planes.shape, dtype=np.float32)
+    for channel in range(3):
+        cv2.LUT(planes[channel], table[channel], dst=out[channel])
+    return out
 
 
 def finish_crop(crop: np.ndarray, grayscale: bool, brightness: float, out: np.ndarray | None = None) -> np.ndarray:
     """uint8 HxWx3 BGR crop -> normalised float32 3xHxW RGB (grayscale, brightness, clip, ImageNet norm),
-    written into `out` when given.
-
-    The per-pixel arithmetic is a function of the uint8 level alone, so each output channel is one table
-    lookup (cv2.LUT) of one input plane: the same float32 values as computing it per pixel, 5x faster."""
-    import cv2
-
-    if out is None:
-        out = np.empty((3, *crop.shape[:2]), dtype=np.float32)
-    if grayscale:
-        gray = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
-        planes = (gray, gray, gray)
-    else:
-        blue, green, red = cv2.split(crop)
-        planes = (red, green, blue)
-    table = normalisation_table(brightness)
-    for channel, plane in enumerate(planes):
-        cv2.LUT(plane, table[channel], dst=out[channel])
-    return out
+    written into `out` when given: crop_planes then normalise_planes (the two halves the workers and the
+    consumer now run)."""
+    return normalise_planes(crop_planes(crop, grayscale), normalisation_table(brightness), out=out)
 
 
-def render_frames(frames: FrameSet, record: SampleRecord, out: np.ndarray) -> None:
-    """Render one frame set of `record` into `out` [n, 3, S, S] float32."""
+def render_frames(frames: FrameSet, record: SampleRecord, out: np.ndarray, reduce: bool = False) -> None:
+    """Render one frame set of `record` into `out` [n, 3, S, S] uint8 (crop_planes: RGB, grayscale applied, no
+    brightness). Each frame is decoded only where its crop reads it (loaders.window_decode.decode_window), at
+    a DCT-domain reduced size when `reduce` and the crop shrinks the frame 2x or more; without `reduce` the
+    crops are bit-identical to crop_frame(decode_frame(path), ...)."""
     for i, (path, window) in enumerate(zip(frames.paths, frames.windows)):
-        crop = crop_frame(decode_frame(path), window, record.output_size, record.padding)
-        finish_crop(crop, record.grayscale, frames.brightness, out=out[i])
+        image, shifted = decode_window(path, window, record.output_size, reduce=reduce)
+        crop = crop_frame(image, shifted, record.output_size, record.padding)
+        crop_planes(crop, record.grayscale, out=out[i])
 
 
 def worker_empty(shape: tuple[int, ...], dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -93,42 +127,50 @@ def worker_empty(shape: tuple[int, ...], dtype: torch.dtype = torch.float32) -> 
     return shared_empty(shape, dtype)
 
 
-def render_record(record: SampleRecord, fields: Mapping[str, BatchField]) -> dict:
-    """One sample, not batched: train_images [n_train, 3, S, S], test_images [n_test, 3, S, S] and the
-    declared `fields` (the processing's batch_fields()) as tensors; FrameDecodeError on unreadable frames."""
-    size = record.output_size
-    sample = {"train_images": torch.empty(len(record.train.paths), 3, size, size),
-              "test_images": torch.empty(len(record.test.paths), 3, size, size)}
-    render_frames(record.train, record, sample["train_images"].numpy())
-    render_frames(record.test, record, sample["test_images"].numpy())
+def render_record(record: SampleRecord, fields: Mapping[str, BatchField], reduce: bool = False) -> dict:
+    """One sample, not batched: train_images [n_train, 3, S, S], test_images [n_test, 3, S, S] (float32,
+    normalised as the float batches) and the declared `fields` (the processing's batch_fields()) as tensors;
+    FrameDecodeError on unreadable frames."""
+    size, sample = record.output_size, {}
+    for key, frames in (("train_images", record.train), ("test_images", record.test)):
+        planes = np.empty((len(frames.paths), 3, size, size), dtype=np.uint8)
+        render_frames(frames, record, planes, reduce=reduce)
+        table, images = normalisation_table(frames.brightness), torch.empty(planes.shape, dtype=torch.float32)
+        for i in range(len(planes)):
+            normalise_planes(planes[i], table, out=images[i].numpy())
+        sample[key] = images
     return {**sample, **sample_tensors(record, fields)}
 
 
-def render_sample(records: EpochRecords, index: int) -> dict:
+def render_sample(records: EpochRecords, index: int, reduce: bool = False) -> dict:
     """Local sample `index` (replaced when unreadable) as render_record does, plus its dataset, sequence,
     index (global) and replaced (count)."""
     rendered: dict = {}
     fields = records.processing.batch_fields()
-    record, replaced = records.render_with_replacement(index, lambda r: rendered.update(render_record(r, fields)))
+    record, replaced = records.render_with_replacement(index, lambda r: rendered.update(render_record(r, fields, reduce)))
     return {**rendered, "dataset": record.dataset, "sequence": record.sequence, "index": record.index,
             "replaced": replaced}
 
 
-def render_batch(records: EpochRecords, indices: Sequence[int]) -> dict:
-    """The batch of local samples `indices` (layout of loaders.samples), rendered straight into its
-    [n, B, 3, S, S] image tensors (in shared memory inside a DataLoader worker): no per-sample tensors,
-    no stacking copy."""
+def render_batch(records: EpochRecords, indices: Sequence[int], reduce: bool = False) -> dict:
+    """The raw batch of local samples `indices` (layout of loaders.samples: uint8 train_images / test_images
+    [n, B, 3, S, S], float64 train_brightness / test_brightness [n, B], then the fields), rendered straight
+    into its tensors (in shared memory inside a DataLoader worker): no per-sample tensors, no stacking copy.
+    loaders.normalize.normalize_batch turns it into the float batch."""
     size, count = records.processing.output_size, len(indices)
-    train = worker_empty((records.sampler.num_train_frames, count, 3, size, size))
-    test = worker_empty((records.sampler.num_test_frames, count, 3, size, size))
+    n_train, n_test = records.sampler.num_train_frames, records.sampler.num_test_frames
+    train = worker_empty((n_train, count, 3, size, size), dtype=torch.uint8)
+    test = worker_empty((n_test, count, 3, size, size), dtype=torch.uint8)
     done, replaced = [], []
     for slot, index in enumerate(indices):
         def render(record: SampleRecord, slot: int = slot) -> None:
-            render_frames(record.train, record, train[:, slot].numpy())
-            render_frames(record.test, record, test[:, slot].numpy())
+            render_frames(record.train, record, train[:, slot].numpy(), reduce)
+            render_frames(record.test, record, test[:, slot].numpy(), reduce)
 
         record, attempts = records.render_with_replacement(index, render)
         done.append(record)
         replaced.append(attempts)
+    brightness = {"train_brightness": brightness_field(done, "train", allocate=worker_empty),
+                  "test_brightness": brightness_field(done, "test", allocate=worker_empty)}
     fields = collate_records(done, records.processing.batch_fields(), replaced, allocate=worker_empty)
-    return {"train_images": train, "test_images": test, **fields}
+    return {"train_images": train, "test_images": test, **brightness, **fields}

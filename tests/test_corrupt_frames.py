@@ -113,7 +113,7 @@ def damaged_sequence(dataset_root, tmp_path):
 
 def run_loader(backend: str, sampler):
     if backend == "opencv":
-        return list(OpenCVLoader(sampler, PROCESSING, LoaderConfig(backend="opencv", batch_size=4, workers=0)))
+        return list(OpenCVLoader(sampler, PROCESSING, LoaderConfig(backend="opencv", batch_size=4, workers=0, decode="full")))
     from loaders.dali import DaliLoader
 
     loader = DaliLoader(sampler, PROCESSING, LoaderConfig(backend="dali", batch_size=4, workers=2, device="cpu"))

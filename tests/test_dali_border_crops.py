@@ -152,7 +152,7 @@ def assert_agree_with_opencv(root: str, box: str, results: dict) -> None:
     fixed = tuple(float(v) for v in box.split(",")) if box else None
     for (padding, mode), (dali_mode, batches, fallbacks) in results.items():
         opencv = list(OpenCVLoader(sampler(root), processing(padding, fixed),
-                                   LoaderConfig(backend="opencv", batch_size=4, workers=0)))
+                                   LoaderConfig(backend="opencv", batch_size=4, workers=0, decode="full")))
         assert fallbacks == 0 and len(batches) == 2
         assert dali_mode == (mode or ("roi_resize" if padding == "replicate" else "roi_warp"))
         assert_same_batches(batches, opencv)

@@ -1,5 +1,7 @@
 """The DALI backend against the OpenCV backend: same records, (almost) the same pixels, same epoch
-semantics, bad data, shutdown. CPU-only DALI (device_id=None)."""
+semantics, bad data, shutdown. CPU-only DALI (device_id=None). The OpenCV side decodes at full resolution
+(LoaderConfig(decode="full")), as DALI does; its default DCT-reduced decode is compared with an area-filtered
+crop instead (tests/test_window_decode.py), the bounds here are unchanged."""
 
 import logging
 import os
@@ -76,7 +78,7 @@ def test_matches_the_opencv_backend(dataset_root, padding, mode):
     loader = DaliLoader(sampler, processing, cfg(), mode=mode)
     dali = list(loader)
     loader.close()
-    opencv = list(OpenCVLoader(sampler, processing, LoaderConfig(backend="opencv", batch_size=4, workers=0)))
+    opencv = list(OpenCVLoader(sampler, processing, LoaderConfig(backend="opencv", batch_size=4, workers=0, decode="full")))
     assert len(dali) == 4 and tuple(dali[0]["train_images"].shape) == (3, 4, 3, 64, 64)
     assert_same_batches(dali, opencv)
 
@@ -88,7 +90,7 @@ def test_grayscale_and_brightness_forced_on(dataset_root):
     loader = DaliLoader(sampler, processing, cfg())
     dali = list(loader)
     loader.close()
-    opencv = list(OpenCVLoader(sampler, processing, LoaderConfig(backend="opencv", batch_size=4, workers=0)))
+    opencv = list(OpenCVLoader(sampler, processing, LoaderConfig(backend="opencv", batch_size=4, workers=0, decode="full")))
     assert "train_label" not in dali[0] and "test_proposals" not in dali[0]
     images = dali[0]["train_images"] * torch.tensor(IMAGENET_STD).view(1, 1, 3, 1, 1)
     # grey: the three channels equal up to the mean offsets
@@ -103,7 +105,7 @@ def test_gpu_variant_graph_runs_on_the_cpu(dataset_root, padding):
     loader = DaliLoader(sampler, processing, cfg(), mode="warp")  # full decode + warp_affine, as on the GPU
     dali = list(loader)
     loader.close()
-    opencv = list(OpenCVLoader(sampler, processing, LoaderConfig(backend="opencv", batch_size=4, workers=0)))
+    opencv = list(OpenCVLoader(sampler, processing, LoaderConfig(backend="opencv", batch_size=4, workers=0, decode="full")))
     assert_same_batches(dali, opencv)
 
 
@@ -185,7 +187,7 @@ def test_corrupt_and_missing_frames_are_replaced(dataset_root, tmp_path, caplog)
     assert sum("drawing a replacement" in m for m in messages) == replaced.sum().item()
     assert any("00000006.jpg" in m or "00000013.jpg" in m for m in messages)
     assert loader.fallback_batches == 0
-    opencv = list(OpenCVLoader(sampler, processing, LoaderConfig(backend="opencv", batch_size=4, workers=0)))
+    opencv = list(OpenCVLoader(sampler, processing, LoaderConfig(backend="opencv", batch_size=4, workers=0, decode="full")))
     assert_same_batches(dali, opencv)
 
 
@@ -216,7 +218,7 @@ def test_dali_decode_failure_falls_back_to_the_opencv_backend(dataset_root, tmp_
     assert time.monotonic() - start < 30
     assert loader.fallback_batches > 0
     assert any("failed in DALI" in r.message for r in caplog.records)
-    opencv = list(OpenCVLoader(sampler, COLOUR, LoaderConfig(backend="opencv", batch_size=4, workers=0)))
+    opencv = list(OpenCVLoader(sampler, COLOUR, LoaderConfig(backend="opencv", batch_size=4, workers=0, decode="full")))
     assert_same_batches(batches, opencv)
     assert sum(b["replaced"].sum().item() for b in batches) > 0
 

@@ -207,7 +207,7 @@ def test_backends_agree_on_flipped_inside_major_and_kl_records(dataset_root, cas
     dali = list(loader)
     loader.close()
     assert loader.fallback_batches == 0
-    opencv = list(OpenCVLoader(sampler, processing, LoaderConfig(backend="opencv", batch_size=4, workers=0)))
+    opencv = list(OpenCVLoader(sampler, processing, LoaderConfig(backend="opencv", batch_size=4, workers=0, decode="full")))
     assert_same_batches(dali, opencv)
     flipped = [make_record(sampler.sequence(s), s, processing, 0, 0, i).test.flipped
                for i, s in ((i, sampler.sample_global(i, 0)) for i in range(8))]
@@ -243,5 +243,6 @@ def test_flipped_windows_beyond_the_border_on_dali(dataset_root, tmp_path):
         processing = FixedBoxProcessing(output_size=64, label_feature_size=4, num_proposals=4, flip_joint_prob=1.0,
                                         box=box)
         sampler = dimp_sampler([Got10k(dataset_root)], samples_per_epoch=4, max_gap=10)
-        opencv = list(OpenCVLoader(sampler, processing, LoaderConfig(backend="opencv", batch_size=4, workers=0)))
+        opencv = list(OpenCVLoader(sampler, processing,
+                                   LoaderConfig(backend="opencv", batch_size=4, workers=0, decode="full")))
         assert_same_batches(dali, opencv)

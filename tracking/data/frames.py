@@ -13,6 +13,9 @@ orientation is applied as OpenCV's ``imread`` does, and the pixels are OpenCV's 
 libjpeg-turbo with the same settings: islow IDCT, fancy upsampling). Other formats (PNG, BMP, ...) are
 decoded by OpenCV.
 
+:func:`decode_frame_region` decodes only part of a JPEG, at a DCT-domain scale (1/2, 1/4, 1/8): what a crop
+that shrinks the frame needs (loaders.window_decode plans it). It has the same strict verdict as decode_frame.
+
 :func:`check_frame` is the cheaper check of the same verdict, for loaders that decode elsewhere (DALI): for
 JPEGs all of the entropy-coded data is decoded (where libjpeg detects damage) but only the luma, at 1/8
 scale. :func:`frame_size` gives the size decode_frame's image will have (EXIF orientation applied) from a
@@ -150,12 +153,13 @@ def _jpeg_size(path: str, data: bytes) -> tuple[int, int]:
     return (width, height) if jpeg_orientation(data) in TRANSPOSING_ORIENTATIONS else (height, width)
 
 
-def frame_size(path: str) -> tuple[int, int]:
+def frame_size(path: str, data: bytes | None = None) -> tuple[int, int]:
     """The (height, width) of the image decode_frame(path) returns, without decoding it where that is cheap:
     for JPEGs from the header and the EXIF orientation (no entropy-coded data is decoded, so a JPEG damaged
     after its header still gets a size here and fails in decode_frame); other formats are decoded.
-    FrameDecodeError when the file is missing, empty or its header does not parse."""
-    data = read_frame_bytes(path)
+    FrameDecodeError when the file is missing, empty or its header does not parse. `data`: the file's bytes
+    when already read."""
+    data = read_frame_bytes(path) if data is None else data
     if is_jpeg(data):
         return _jpeg_size(path, data)
     return _decode_other(path, data, rgb=False).shape[:2]
@@ -183,3 +187,78 @@ def decode_frame(path: str, rgb: bool = False) -> np.ndarray:
     except ValueError as exc:
         raise _libjpeg_error(path, exc) from None
     return apply_orientation(image, jpeg_orientation(data))
+
+
+#: DCT-domain scale denominators libjpeg decodes at (1/1, 1/2, 1/4, 1/8).
+JPEG_SCALES = (1, 2, 4, 8)
+
+
+def _region_decoder():
+    """tracking.data._jpeg.decode_region (csrc/jpeg/region_decode.c), or None where it is not built or
+    TRACKING_DISABLE_EXTENSION=1 disables the compiled code (the simplejpeg fallback then runs)."""
+    if os.environ.get("TRACKING_DISABLE_EXTENSION") == "1":
+        return None
+    try:
+        from tracking.data import _jpeg
+    except ImportError:
+        return None
+    return _jpeg.decode_region
+
+
+def decode_frame_region(path: str, scale: int, region: tuple[int, int, int, int],
+                        data: bytes | None = None) -> tuple[np.ndarray, int, int, int]:
+    """Part of frame `path` decoded at 1/`scale` of its size: ``(image, scale_used, left, top)``.
+
+    The reduced image (``ceil(W / scale) x ceil(H / scale)``; its pixel j covers frame pixels
+    ``[j * scale, (j + 1) * scale)``, so a frame coordinate x is x / scale there) is decoded only over `region`
+    ``(x0, y0, x1, y1)``, in reduced pixels, end-exclusive; ``image`` ``[rows, cols, 3]`` uint8 BGR covers at
+    least that region clipped to the image (an axis wanted wholly outside gets its nearest row / column) and
+    starts at reduced pixel (left, top). The pixels equal those of the whole frame decoded at that scale
+    (libjpeg's islow IDCT, fancy upsampling: decode_frame's at scale 1).
+
+    JPEGs: libjpeg-turbo in tracking.data._jpeg skips the IDCT and colour conversion of the rows and columns
+    outside the region (their entropy-coded data is still read: damaged data anywhere raises, as in
+    decode_frame); without that module, simplejpeg decodes the whole frame at the scale. CMYK JPEGs, JPEGs with
+    an EXIF orientation other than 1 and other formats are decoded whole by decode_frame (``scale_used`` 1,
+    left = top = 0). FrameDecodeError as decode_frame. `data`: the file's bytes when already read.
+    """
+    if scale not in JPEG_SCALES:
+        raise ValueError(f"decode_frame_region: scale must be one of {JPEG_SCALES}, got {scale}")
+    data = read_frame_bytes(path) if data is None else data
+    if not is_jpeg(data) or jpeg_orientation(data) != 1:
+        image = _decode_other(path, data, rgb=False) if not is_jpeg(data) else decode_frame(path)
+        return image, 1, 0, 0
+    import simplejpeg
+
+    try:
+        height, width, colorspace, _ = simplejpeg.decode_jpeg_header(data)
+    except ValueError as exc:
+        raise _libjpeg_error(path, exc) from None
+    if colorspace in ("CMYK", "YCCK"):
+        return decode_frame(path), 1, 0, 0
+    rows, cols = -(-height // scale), -(-width // scale)
+    decode = _region_decoder()
+    if decode is None:
+        try:
+            image = simplejpeg.decode_jpeg(data, colorspace="BGR", strict=True, min_height=rows, min_width=cols)
+        except ValueError as exc:
+            raise _libjpeg_error(path, exc) from None
+        x0, y0, x1, y1 = (int(v) for v in region)
+        x0, x1 = _clip_range(x0, x1, cols)
+        y0, y1 = _clip_range(y0, y1, rows)
+        return image[y0:y1, x0:x1], scale, x0, y0
+    out = np.empty(rows * cols * 3, dtype=np.uint8)
+    try:
+        got_rows, got_cols, left, top, _, _ = decode(data, out, scale, *(int(v) for v in region))
+    except ValueError as exc:
+        raise _libjpeg_error(path, exc) from None
+    return out[:got_rows * got_cols * 3].reshape(got_rows, got_cols, 3), scale, left, top
+
+
+def _clip_range(lo: int, hi: int, n: int) -> tuple[int, int]:
+    """[lo, hi) clipped to [0, n); a range wholly outside gives the nearest index (as decode_region does)."""
+    a, b = max(0, min(lo, n)), max(0, min(hi, n))
+    if b <= a:
+        a = n - 1 if lo >= n else 0
+        b = a + 1
+    return a, b

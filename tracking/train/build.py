@@ -22,6 +22,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import torch
 from torch import nn
 
 logger = logging.getLogger(__name__)
@@ -141,12 +142,18 @@ def build_sampler_from(cfg: Any, datasets: list, weights: list[float], *, seed: 
     return sampler
 
 
-def _loader(cfg: Any, sampler: Any, processing: Any, seed: int, validation: bool) -> Any:
+def _loader(cfg: Any, sampler: Any, processing: Any, seed: int, validation: bool,
+            device: torch.device | str | None) -> Any:
+    """The loader of ``data.loader``: raw uint8 batches (the trainer's move_batch normalises them on its device,
+    loaders.normalize.normalize_batch), pinned when training on CUDA."""
     from loaders import LoaderConfig, build_loader
 
+    cuda = device is not None and torch.device(device).type == "cuda"
     loader_cfg = LoaderConfig(backend=cfg.data.loader.backend, batch_size=cfg.data.batch_size,
-                              workers=cfg.data.loader.workers, device=cfg.data.loader.device, seed=seed,
-                              samples_per_epoch=int(sampler.samples_per_epoch), validation=validation)
+                              workers=cfg.data.loader.workers, device=cfg.data.loader.device,
+                              decode=cfg.data.loader.decode, seed=seed,
+                              samples_per_epoch=int(sampler.samples_per_epoch), validation=validation,
+                              images="uint8", pin_memory=cuda)
     loader = build_loader(loader_cfg, processing=processing, sampler=sampler)
     if len(loader) == 0:
         raise BuildError(f"{'data.val' if validation else 'data'}: {len(sampler)} samples for this rank make no "
@@ -154,16 +161,20 @@ def _loader(cfg: Any, sampler: Any, processing: Any, seed: int, validation: bool
     return loader
 
 
-def build_train_loader(cfg: Any, datasets: list, weights: list[float], rank: int, world_size: int) -> Any:
+def build_train_loader(cfg: Any, datasets: list, weights: list[float], rank: int, world_size: int,
+                       device: torch.device | str | None = None) -> Any:
+    """The training loader; its batches are raw (uint8, see _loader), pinned when ``device`` is CUDA."""
     processing = build_processing_from(cfg.data.processing)
     sampler = build_sampler_from(cfg.data.sampler, datasets, weights, seed=cfg.train.seed, rank=rank,
                                  world_size=world_size, samples_per_epoch=cfg.data.samples_per_epoch)
-    return _loader(cfg, sampler, processing, cfg.train.seed, validation=False)
+    return _loader(cfg, sampler, processing, cfg.train.seed, validation=False, device=device)
 
 
-def build_val_loader(cfg: Any, datasets: list, weights: list[float], rank: int, world_size: int) -> Any:
+def build_val_loader(cfg: Any, datasets: list, weights: list[float], rank: int, world_size: int,
+                     device: torch.device | str | None = None) -> Any:
+    """The validation loader (raw batches as build_train_loader's)."""
     val = cfg.data.val
     processing = build_processing_from(cfg.data.processing, dict(val.processing))
     sampler = build_sampler_from(cfg.data.sampler, datasets, weights, seed=val.seed, rank=rank,
                                  world_size=world_size, samples_per_epoch=val.samples_per_epoch)
-    return _loader(cfg, sampler, processing, val.seed, validation=True)
+    return _loader(cfg, sampler, processing, val.seed, validation=True, device=device)

@@ -76,11 +76,13 @@ class DatasetEntry:
 
 @dataclass
 class LoaderSection:
-    """loaders.LoaderConfig's execution settings (backend: auto | opencv | dali; device: auto | cpu | gpu)."""
+    """loaders.LoaderConfig's execution settings (backend: auto | opencv | dali; device: auto | cpu | gpu;
+    decode: auto | reduced | full, see LoaderConfig.decode)."""
 
     backend: str = "auto"
     workers: int = 2
     device: str = "auto"
+    decode: str = "auto"
 
 
 @dataclass
@@ -198,6 +200,7 @@ CHOICES = {
     "train.channels_last": ("auto", "on", "off"),
     "data.loader.backend": ("auto", "opencv", "dali"),
     "data.loader.device": ("auto", "cpu", "gpu"),
+    "data.loader.decode": ("auto", "reduced", "full"),
     "optim.name": ("adam", "adamw", "sgd"),
     "optim.scheduler.name": ("step", "cosine", "none"),
 }
