@@ -102,10 +102,10 @@ def prroi_roi_grad_bound(features: torch.Tensor, rois: torch.Tensor, ph: int, pw
     c = rois[:, 1:].double() * scale
     bh = (c[:, 3] - c[:, 1]).clamp(min=0) / ph
     bw = (c[:, 2] - c[:, 0]).clamp(min=0) / pw
-    M = features.detach().abs().max().double() if features.numel() else torch.zeros((), dtype=torch.float64)
-    G = grad.detach().abs().double().sum(1).flatten(1).sum(1) if grad.numel() else torch.zeros(rois.shape[0])
-    fy = torch.minimum(bh, torch.tensor(H + 1.0)) / bh  # fraction of a bin row that lies on the map's support
-    fx = torch.minimum(bw, torch.tensor(W + 1.0)) / bw
+    M = features.detach().abs().max().double() if features.numel() else c.new_zeros(())
+    G = grad.detach().abs().double().sum(1).flatten(1).sum(1) if grad.numel() else c.new_zeros(rois.shape[0])
+    fy = torch.minimum(bh, c.new_tensor(H + 1.0)) / bh  # fraction of a bin row that lies on the map's support
+    fx = torch.minimum(bw, c.new_tensor(W + 1.0)) / bw
     mo = M * fy * fx
     bound = 2 * scale * G * ((M * fx + mo) / bh + (M * fy + mo) / bw)
     big = torch.finfo(features.dtype).max * 1e-3

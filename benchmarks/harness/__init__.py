@@ -5,7 +5,7 @@ on sys.path, so the scripts import `from harness import ...`).
     cli       argument parser whose errors are one `error: ...` line (exit 2); --out checks; JSON writing
     monitor   CPU time and peak memory of this process tree, and other processes' load (psutil)
     timing    round-robin timed passes over configurations, median summaries, timing a loader
-    decode    the decode floor: cv2.imdecode and DALI's CPU decoder over the same bytes
+    decode    the decode floor: cv2.imdecode and DALI's CPU or mixed (GPU) decoder over the same bytes
     baseline  the pytracking-style DiMP loader (comparison baseline of loader_speed.py)
     profile   per-stage time of one sample of our OpenCV loader and of the baseline
     report    loader_speed.py's table

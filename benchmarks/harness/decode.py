@@ -1,6 +1,7 @@
 """The decode floor: decoding the frames of the timed samples from bytes in memory, with cv2.imdecode (in this
-thread or a thread pool; cv2 releases the GIL) and with DALI's CPU decoder (fn.decoders.image over an
-external_source). cv2 and DALI are imported by the pass that uses them."""
+thread or a thread pool; cv2 releases the GIL) and with DALI's decoder (fn.decoders.image over an
+external_source: device "cpu", or "mixed" = nvJPEG on GPU 0 for device="gpu"). cv2, DALI and torch are imported
+by the pass that uses them."""
 
 from __future__ import annotations
 
@@ -52,10 +53,16 @@ def cv2_decode_pass(data: list[np.ndarray], group: int, threads: int, duration: 
 
 
 def dali_decode_pass(data: list[np.ndarray], group: int, threads: int, duration: float | None,
-                     frames_per_sample: int) -> dict:
-    """DALI CPU decoding of the same buffers, `group` per pipeline batch, over an external_source; one
-    untimed batch first."""
+                     frames_per_sample: int, device: str = "cpu") -> dict:
+    """DALI decoding of the same buffers, `group` per pipeline batch, over an external_source; one untimed
+    batch first. device "cpu": the CPU decoder (no GPU used); "gpu": the "mixed" decoder (host Huffman decoding
+    on `threads` threads / the hardware decoder, the rest on GPU 0), and the timed window ends after the GPU has
+    finished (torch.cuda.synchronize() when torch has CUDA, else a copy of the last batch to the host)."""
     from nvidia.dali import fn, pipeline_def, types
+
+    if device not in ("cpu", "gpu"):
+        raise ValueError(f"device must be 'cpu' or 'gpu', got {device!r}")
+    gpu = device == "gpu"
 
     class Source:
         def __init__(self) -> None:
@@ -66,15 +73,29 @@ def dali_decode_pass(data: list[np.ndarray], group: int, threads: int, duration:
             self.position += group
             return out
 
-    @pipeline_def(batch_size=group, num_threads=threads, device_id=None, prefetch_queue_depth=1)
+    @pipeline_def(batch_size=group, num_threads=threads, device_id=0 if gpu else None, prefetch_queue_depth=1)
     def decoder():
         encoded = fn.external_source(source=Source(), batch=True, dtype=types.UINT8)
-        return fn.decoders.image(encoded, device="cpu", output_type=types.RGB)
+        return fn.decoders.image(encoded, device="mixed" if gpu else "cpu", output_type=types.RGB)
+
+    def wait_for_gpu(images) -> None:
+        if not gpu:
+            return
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+                return
+        except ImportError:
+            pass
+        images.as_cpu()  # ordered after the decoding on DALI's stream
 
     pipe = decoder()
     pipe.build()
     try:
-        pipe.run()  # warm-up: the first batch
+        (images,) = pipe.run()  # warm-up: the first batch
+        wait_for_gpu(images)
         runs = max(1, len(data) // group)
         done = 0
         start = Clock()
@@ -83,6 +104,7 @@ def dali_decode_pass(data: list[np.ndarray], group: int, threads: int, duration:
             done += len(images)
             if duration is not None and time.perf_counter() - start.wall > duration:
                 break
+        wait_for_gpu(images)
         end = Clock()
     finally:
         del pipe

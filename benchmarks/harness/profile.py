@@ -1,6 +1,6 @@
 """Where the time of one sample goes (ms per stage, one process, one cv2/torch thread as in a loader worker),
-for our OpenCV loader (loaders.opencv_render: record, read, decode, warpAffine, normalise, proposals, labels,
-collate) and for the pytracking-style baseline (harness.baseline).
+for our OpenCV loader (loaders.opencv_render: record, read, decode, warpAffine, planes, normalise, proposals,
+labels, collate) and for the pytracking-style baseline (harness.baseline).
 
 This is the one module of the harness that imports our loader's internals (in profile_opencv).
 """
@@ -31,13 +31,17 @@ class StageTimer:
         self.last = now
 
 
-def profile_opencv(sampler, processing, samples: int, batch_size: int) -> dict:
-    """Mean ms per sample of each stage of the OpenCV loader, in this process with one thread."""
-    import cv2
-
-    from loaders.opencv_render import crop_frame, finish_crop, render_record
+def profile_opencv(sampler, processing, samples: int, batch_size: int, reduce: bool = True) -> dict:
+    """Mean ms per sample of each stage of the OpenCV loader, in this process with one thread: record
+    (jitter, windows), proposals, labels, read (the file's bytes and JPEG header), decode (only the region the
+    crop reads, DCT-reduced when `reduce`: loaders.window_decode), warpAffine (crop_frame), planes (uint8 RGB
+    planes, grayscale: the worker's last step), normalise (brightness + ImageNet normalisation, one cv2.LUT
+    per channel: done by the consumer's process since batches travel as uint8) and collate."""
+    from loaders.opencv_render import crop_frame, crop_planes, normalisation_table, normalise_planes, render_record
     from loaders.samples import collate_records
+    from loaders.window_decode import reduction_for, tap_region
     from tracking.data import geometry
+    from tracking.data.frames import decode_frame_region, frame_size, read_frame_bytes
     from tracking.data.processing import make_record
 
     def one(index: int, timer: StageTimer) -> dict:
@@ -57,17 +61,27 @@ def profile_opencv(sampler, processing, samples: int, batch_size: int) -> dict:
                                               processing.label_kernel_size, processing.label_sigma_factor)
                       for c in centres]).astype(np.float32)
         timer.lap("labels")
+        size = record.output_size
         for frames in (record.train, record.test):
+            table = normalisation_table(frames.brightness)
+            timer.lap("normalise")
             for path, window in zip(frames.paths, frames.windows):
-                data = np.fromfile(path, dtype=np.uint8)
+                data = read_frame_bytes(path)
+                height, width = frame_size(path, data)
                 timer.lap("read")
-                image = cv2.imdecode(data, cv2.IMREAD_COLOR)  # BGR, as the OpenCV loader keeps it
+                scale = reduction_for(window, size) if reduce else 1
+                region = tap_region(geometry.unmirror_windows(np.asarray(window, np.float64))[0], scale, size,
+                                    height, width)
+                image, used, left, top = decode_frame_region(path, scale, region, data=data)
+                shifted = np.asarray(window, np.float64) / used - np.array([left, top, left, top], np.float64)
                 timer.lap("decode")
-                crop = crop_frame(image, window, record.output_size, record.padding)
+                crop = crop_frame(image, shifted, size, record.padding)
                 timer.lap("warpAffine")
-                finish_crop(crop, record.grayscale, frames.brightness)
+                planes = crop_planes(crop, record.grayscale)
+                timer.lap("planes")
+                normalise_planes(planes, table)
                 timer.lap("normalise")
-        render_record(record, fields)  # the real thing (its time is not counted)
+        render_record(record, fields, reduce)  # the real thing (its time is not counted)
         timer.reset()
         return record
 
