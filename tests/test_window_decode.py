@@ -232,3 +232,23 @@ def test_bad_arguments_are_python_errors(frame_files, tmp_path):
             decode(garbage, np.empty(1 << 20, np.uint8), 1, 0, 0, 10, 10)
     with pytest.raises(TypeError):
         decode(data, b"read-only bytes", 1, 0, 0, 1, 1)
+
+
+def test_png_and_cmyk_frames_are_decoded_whole(tmp_path):
+    """Formats the region decoder does not take (PNG; CMYK JPEG) go through decode_frame: same crops."""
+    from PIL import Image
+
+    image = _textured(320, 240)
+    png = str(tmp_path / "f.png")
+    cv2.imwrite(png, image)
+    cmyk = str(tmp_path / "cmyk.jpg")
+    Image.fromarray(image[:, :, ::-1]).convert("CMYK").save(cmyk, quality=90)
+    window = np.array([-40.0, 10.0, 900.0, 950.0])  # shrinks the frame 3x: a reduced decode is asked for
+    for path in (png, cmyk):
+        full = decode_frame(path)
+        decoded, used, left, top = decode_frame_region(path, 2, (0, 0, 5, 5))
+        assert (used, left, top) == (1, 0, 0)
+        np.testing.assert_array_equal(decoded, full)
+        reduced, shifted = decode_window(path, window, S)
+        np.testing.assert_array_equal(crop_frame(reduced, shifted, S, "replicate"),
+                                      crop_frame(full, window, S, "replicate"))
