@@ -242,3 +242,17 @@ def test_machine_description_is_shared():
                 "torch_threads", "opencv", "dali", "loadavg_start"):
         assert key in info
     assert info["logical_cpus"] >= 1 and info["memory_total_gib"] > 0
+
+
+def test_render_threads_smoke(tmp_path):
+    """benchmarks/render_threads.py: inline, threads and processes render the same kind of batches; a tiny run
+    writes its three rows."""
+    out = tmp_path / "rt.json"
+    result = subprocess.run([sys.executable, os.path.join(BENCHMARKS, "render_threads.py"), "--size", "320x176",
+                             "--sequences", "2", "--frames", "20", "--batches", "1", "--repeats", "1",
+                             "--data-root", str(tmp_path / "data"), "--out", str(out)],
+                            capture_output=True, text=True, timeout=300, cwd=os.path.dirname(BENCHMARKS))
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = json.loads(out.read_text())["rows"]
+    assert set(rows) == {"inline", "threads", "processes"}
+    assert all(r["samples_per_s"] > 0 for r in rows.values())
