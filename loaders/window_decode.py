@@ -41,35 +41,34 @@ def reduction_for(window: np.ndarray, output_size: int) -> int:
     return max((k for k in JPEG_SCALES if k <= step), default=1)
 
 
+def tap_span(lo: float, hi: float, output_size: int, scale: int = 1) -> tuple[int, int]:
+    """(first, last), inclusive: the pixels, in coordinates reduced by `scale`, that the bilinear taps of the
+    `output_size` samples c_i = lo + (i + 0.5) s, s = (hi - lo) / output_size, of an axis [lo, hi] read (frame
+    coordinates): the taps of c at u = c / scale are floor(u - 0.5) and floor(u - 0.5) + 1."""
+    step = (hi - lo) / output_size
+    return math.floor((lo + 0.5 * step) / scale - 0.5), math.floor((hi - 0.5 * step) / scale - 0.5) + 1
+
+
 def tap_region(window: np.ndarray, scale: int, output_size: int, height: int, width: int) -> tuple[int, int, int, int]:
     """(x0, y0, x1, y1), end-exclusive, in pixels of the frame reduced by `scale`: the pixels the bilinear taps
-    of the crop of `window` (unmirrored, frame coordinates) read, plus REGION_MARGIN (not clipped).
-
+    of the crop of `window` (unmirrored, frame coordinates) read (tap_span), plus REGION_MARGIN (not clipped).
     The window is first made executable (loaders.crop_windows.executable_window: same crop, bounded
-    coordinates) on the full frame; on an axis [lo, hi] sampled at c_i = lo + (i + 0.5) s, the taps of c in
-    reduced coordinates u = c / scale are floor(u - 0.5) and floor(u - 0.5) + 1."""
+    coordinates) on the full frame."""
     lo_x, lo_y, hi_x, hi_y = executable_window(window, height, width, output_size)
-
-    def axis(lo: float, hi: float) -> tuple[int, int]:
-        step = (hi - lo) / output_size
-        first = (lo + 0.5 * step) / scale - 0.5
-        last = (hi - 0.5 * step) / scale - 0.5
-        return math.floor(first) - REGION_MARGIN, math.floor(last) + 2 + REGION_MARGIN
-
-    x0, x1 = axis(lo_x, hi_x)
-    y0, y1 = axis(lo_y, hi_y)
-    return x0, y0, x1, y1
+    (x0, x1), (y0, y1) = (tap_span(lo, hi, output_size, scale) for lo, hi in ((lo_x, hi_x), (lo_y, hi_y)))
+    return x0 - REGION_MARGIN, y0 - REGION_MARGIN, x1 + 1 + REGION_MARGIN, y1 + 1 + REGION_MARGIN
 
 
-def decode_window(path: str, window: np.ndarray, output_size: int, reduce: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def decode_window(path: str, window: np.ndarray, output_size: int, reduce: bool = True,
+                  data: bytes | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``(image, window_in_image)``: the part of frame `path` the crop of `window` reads, decoded at 1/k
     (``reduce``: k = reduction_for(window); else 1) as ``[rows, cols, 3]`` uint8 BGR, and `window` (x1y1x2y2,
     mirrored or not) in that image's coordinates, so that ``crop_frame(image, window_in_image, S, padding)``
     crops what ``crop_frame(decode_frame(path), window, S, padding)`` does, from the reduced frame.
-    FrameDecodeError as tracking.data.frames.decode_frame."""
+    FrameDecodeError as tracking.data.frames.decode_frame. `data`: the file's bytes when already read."""
     window = np.asarray(window, dtype=np.float64)
     scale = reduction_for(window, output_size) if reduce else 1
-    data = read_frame_bytes(path)
+    data = read_frame_bytes(path) if data is None else data
     height, width = frame_size(path, data)
     unmirrored, _ = geometry.unmirror_windows(window)
     region = tap_region(unmirrored, scale, output_size, height, width)
@@ -97,9 +96,7 @@ def replicate_border(image: np.ndarray, window: np.ndarray, output_size: int) ->
     height, width = image.shape[:2]
 
     def outside(lo: float, hi: float, n: int) -> tuple[int, int]:
-        step = (hi - lo) / output_size
-        first = math.floor(lo + 0.5 * step - 0.5)
-        last = math.floor(hi - 0.5 * step - 0.5) + 1
+        first, last = tap_span(lo, hi, output_size)
         return max(0, -first), max(0, last + 1 - n)
 
     left, right = outside(window[0], window[2], width)

@@ -33,15 +33,15 @@ class StageTimer:
 
 def profile_opencv(sampler, processing, samples: int, batch_size: int, reduce: bool = True) -> dict:
     """Mean ms per sample of each stage of the OpenCV loader, in this process with one thread: record
-    (jitter, windows), proposals, labels, read (the file's bytes and JPEG header), decode (only the region the
-    crop reads, DCT-reduced when `reduce`: loaders.window_decode), warpAffine (crop_frame), planes (uint8 RGB
+    (jitter, windows), proposals, labels, read (the file's bytes), decode (loaders.window_decode.decode_window:
+    the JPEG header, then only the region the crop reads, DCT-reduced when `reduce`), warpAffine (crop_frame), planes (uint8 RGB
     planes, grayscale: the worker's last step), normalise (brightness + ImageNet normalisation, one cv2.LUT
     per channel: done by the consumer's process since batches travel as uint8) and collate."""
     from loaders.opencv_render import crop_frame, crop_planes, normalisation_table, normalise_planes, render_record
     from loaders.samples import collate_records
-    from loaders.window_decode import reduction_for, tap_region
+    from loaders.window_decode import decode_window
     from tracking.data import geometry
-    from tracking.data.frames import decode_frame_region, frame_size, read_frame_bytes
+    from tracking.data.frames import read_frame_bytes
     from tracking.data.processing import make_record
 
     def one(index: int, timer: StageTimer) -> dict:
@@ -67,13 +67,8 @@ def profile_opencv(sampler, processing, samples: int, batch_size: int, reduce: b
             timer.lap("normalise")
             for path, window in zip(frames.paths, frames.windows):
                 data = read_frame_bytes(path)
-                height, width = frame_size(path, data)
                 timer.lap("read")
-                scale = reduction_for(window, size) if reduce else 1
-                region = tap_region(geometry.unmirror_windows(np.asarray(window, np.float64))[0], scale, size,
-                                    height, width)
-                image, used, left, top = decode_frame_region(path, scale, region, data=data)
-                shifted = np.asarray(window, np.float64) / used - np.array([left, top, left, top], np.float64)
+                image, shifted = decode_window(path, window, size, reduce=reduce, data=data)
                 timer.lap("decode")
                 crop = crop_frame(image, shifted, size, record.padding)
                 timer.lap("warpAffine")
