@@ -177,7 +177,11 @@ def _decode_other(path: str, data: bytes, rgb: bool) -> np.ndarray:
 def decode_frame(path: str, rgb: bool = False) -> np.ndarray:
     """``[H, W, 3]`` uint8 image of ``path``, BGR (``rgb=False``) or RGB; FrameDecodeError when missing,
     empty, undecodable, or a JPEG on which libjpeg reports corrupt data (module docstring)."""
-    data = read_frame_bytes(path)
+    return _decode_bytes(path, read_frame_bytes(path), rgb)
+
+
+def _decode_bytes(path: str, data: bytes, rgb: bool) -> np.ndarray:
+    """decode_frame of the bytes `data` of frame file `path` (already read)."""
     if not is_jpeg(data):
         return _decode_other(path, data, rgb)
     import simplejpeg
@@ -226,8 +230,7 @@ def decode_frame_region(path: str, scale: int, region: tuple[int, int, int, int]
         raise ValueError(f"decode_frame_region: scale must be one of {JPEG_SCALES}, got {scale}")
     data = read_frame_bytes(path) if data is None else data
     if not is_jpeg(data) or jpeg_orientation(data) != 1:
-        image = _decode_other(path, data, rgb=False) if not is_jpeg(data) else decode_frame(path)
-        return image, 1, 0, 0
+        return _decode_bytes(path, data, rgb=False), 1, 0, 0
     import simplejpeg
 
     try:
@@ -235,7 +238,7 @@ def decode_frame_region(path: str, scale: int, region: tuple[int, int, int, int]
     except ValueError as exc:
         raise _libjpeg_error(path, exc) from None
     if colorspace in ("CMYK", "YCCK"):
-        return decode_frame(path), 1, 0, 0
+        return _decode_bytes(path, data, rgb=False), 1, 0, 0
     rows, cols = -(-height // scale), -(-width // scale)
     decode = _region_decoder()
     if decode is None:
