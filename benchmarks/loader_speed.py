@@ -177,19 +177,20 @@ def loader_configs(sd: BenchData, args, processing) -> list[Config]:
         configs.append(Config("baseline", f"pytracking-style, {workers} workers",
                               {"backend": "pytracking_style", "workers": workers, "parallelism": max(1, workers)},
                               run, "not selected (--backends)"))
-    variants = [(0, "uint8", "auto"), (N, "uint8", "auto"), (N, "float", "auto"), (N, "uint8", "full")]
+    variants = [(0, "uint8", "reduced"), (N, "uint8", "reduced"), (N, "float", "reduced"), (N, "uint8", "full")]
     for workers, images, decode in variants:
         run = None if "opencv" not in args.backends else timed(
             our_loader("opencv", sd, processing, B, workers, images=images, decode=decode))
         name = f"opencv, {workers} workers" + (", float (normalised here)" if images == "float" else "") + (
             ", full-size decode" if decode == "full" else "")
         configs.append(Config("opencv", name, {"backend": "opencv", "workers": workers, "parallelism": max(1, workers),
-                                               "images": images, "decode": "reduced" if decode == "auto" else decode},
+                                               "images": images, "decode": decode},
                               run, "not selected (--backends)"))
     dali_reason = "not selected (--backends)" if "dali" not in args.backends else dali_loader_import_error()
     device = args.dali_device
     for threads in sorted({1, N}):
-        run = None if dali_reason is not None else timed(our_loader("dali", sd, processing, B, threads, device))
+        run = None if dali_reason is not None else timed(
+            our_loader("dali", sd, processing, B, threads, device, images="uint8", decode="full"))
         configs.append(Config("dali", f"dali {device}, {threads} thread{'s' * (threads > 1)}",
                               {"backend": "dali", "device": device, "threads": threads, "parallelism": threads,
                                "images": "uint8", "decode": "full"},
@@ -272,7 +273,7 @@ def end_to_end_configs(sd: BenchData, args, processing, loader_rows: list[dict])
         return [Config("end_to_end", "none", {"consumer": "none"}, None, reason)], {"backend": None}
     best = max(candidates, key=lambda r: r["samples_per_s"])
     make = our_loader(best["backend"], sd, processing, args.batch_size, N, args.dali_device,
-                      images=best.get("images", "uint8"), decode="full" if best.get("decode") == "full" else "auto")
+                      images=best["images"], decode=best["decode"])
 
     def run(consumer_s: float):
         def go():

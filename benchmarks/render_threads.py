@@ -29,7 +29,7 @@ if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
 from harness import machine  # noqa: E402
-from harness.bench_data import DEFAULT_FRAMES, DEFAULT_SEQUENCES, parse_size  # noqa: E402
+from harness.bench_data import DEFAULT_FRAMES, DEFAULT_SEQUENCES, parse_size, synthetic_dataset  # noqa: E402
 
 BATCH = 10
 
@@ -50,17 +50,10 @@ def _cpu_seconds() -> float:
 
 
 def _dataset(size: str, data_root: str, sequences: int = DEFAULT_SEQUENCES, frames: int = DEFAULT_FRAMES):
+    """loader_speed.py's textured dataset of `size` (harness.bench_data.synthetic_dataset)."""
     from tracking.data.datasets import Got10k
-    from tracking.data.synthetic import SyntheticSpec, ensure_dataset
 
-    width, height = parse_size(size)
-    name = f"bench-got10k-textured-{width}x{height}"
-    if (sequences, frames) != (DEFAULT_SEQUENCES, DEFAULT_FRAMES):
-        name += f"-{sequences}seq-{frames}f"  # loader_speed.py's naming: the same data for the same options
-    root = os.path.join(data_root, name)
-    ensure_dataset(root, "got10k", SyntheticSpec(num_sequences=sequences, num_frames=frames,
-                                                 width=width, height=height, seed=0, texture="textured"))
-    return Got10k(root=root, split="train")
+    return Got10k(root=synthetic_dataset("textured", size, data_root, sequences, frames), split="train")
 
 
 def run_mode(mode: str, dataset, workers: int, batches: int) -> dict:

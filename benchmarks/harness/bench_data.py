@@ -75,19 +75,28 @@ def make_sampler(dataset, args):
     return dimp_sampler([dataset], seed=0, samples_per_epoch=(warmup + args.batches) * args.batch_size)
 
 
-def prepare_synthetic(texture: str, size: str, args, log) -> BenchData:
-    from tracking.data.datasets import Got10k
+def synthetic_dataset(texture: str, size: str, data_root: str, sequences: int = DEFAULT_SEQUENCES,
+                      frames: int = DEFAULT_FRAMES) -> str:
+    """The root of the benchmarks' synthetic GOT-10k-layout dataset of `texture` and `size` ("WxH") under
+    `data_root` (bench-got10k-<texture>-WxH, plus -<n>seq-<t>f for non-default sizes), generated once."""
     from tracking.data.synthetic import SyntheticSpec, ensure_dataset
 
     width, height = parse_size(size)
-    spec = SyntheticSpec(num_sequences=args.sequences, num_frames=args.frames, width=width, height=height, seed=0,
+    spec = SyntheticSpec(num_sequences=sequences, num_frames=frames, width=width, height=height, seed=0,
                          texture=texture)
     name = f"bench-got10k-{texture}-{width}x{height}"
-    if (args.sequences, args.frames) != (DEFAULT_SEQUENCES, DEFAULT_FRAMES):
-        name += f"-{args.sequences}seq-{args.frames}f"
-    root = os.path.join(args.data_root, name)
-    start = time.perf_counter()
+    if (sequences, frames) != (DEFAULT_SEQUENCES, DEFAULT_FRAMES):
+        name += f"-{sequences}seq-{frames}f"
+    root = os.path.join(data_root, name)
     ensure_dataset(root, "got10k", spec)
+    return root
+
+
+def prepare_synthetic(texture: str, size: str, args, log) -> BenchData:
+    from tracking.data.datasets import Got10k
+
+    start = time.perf_counter()
+    root = synthetic_dataset(texture, size, args.data_root, args.sequences, args.frames)
     generation_s = time.perf_counter() - start
     label = f"{texture} {size}"
     log(f"[{label}] data: {root} ({generation_s:.1f} s to ensure)")
