@@ -1,7 +1,8 @@
 """Comparisons of the compiled ops with their pure-PyTorch references, with principled tolerances.
 
 Used by tests/test_ops_fuzz.py (hypothesis strategies live there) and by the regression tests of the op test
-files. Plain torch: no optional dependency.
+files, on the CPU and (tests/test_cuda_ops*.py) on the GPU, which also share the random inputs and the opcheck
+calls below. Plain torch: no optional dependency.
 
 Tolerances. The compiled kernels and the references evaluate the same documented formulas in the same dtype
 (bin edges, pixel weights and sample positions are computed identically), but sum in other orders (separable
@@ -188,3 +189,41 @@ def assert_crop_matches_reference(images: torch.Tensor, boxes: torch.Tensor, out
     _assert_within("crop_and_resize output", results[0][0], results[1][0], out_abs.detach(), rtol, 2 * m * shift)
     _assert_within("crop_and_resize grad images", results[0][1], results[1][1], reach + near * (2 * shift / rtol),
                    rtol)
+
+
+# ---- inputs and checks shared by the CPU and GPU op tests ----
+
+def random_rois(generator: torch.Generator, batch: int, count: int, height: int, width: int, scale: float,
+                dtype=torch.float64) -> torch.Tensor:
+    """[count, 5] rois in image coordinates, centres anywhere from well outside to inside the map."""
+    size_h, size_w = height / scale, width / scale
+    cx = (torch.rand(count, generator=generator, dtype=dtype) * 1.6 - 0.3) * size_w
+    cy = (torch.rand(count, generator=generator, dtype=dtype) * 1.6 - 0.3) * size_h
+    w = torch.rand(count, generator=generator, dtype=dtype) * 0.7 * size_w + 0.05 / scale
+    h = torch.rand(count, generator=generator, dtype=dtype) * 0.7 * size_h + 0.05 / scale
+    index = torch.randint(0, batch, (count,), generator=generator).to(dtype)
+    return torch.stack([index, cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], 1)
+
+
+def random_boxes(generator: torch.Generator, k: int, n: int, height: int, width: int,
+                 dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """Boxes [K,5] inside, partly outside, fully outside, mirrored, tiny and zero-size."""
+    centre_x = torch.rand(k, generator=generator) * (width * 1.6) - 0.3 * width
+    centre_y = torch.rand(k, generator=generator) * (height * 1.6) - 0.3 * height
+    box_w = (torch.rand(k, generator=generator) * 1.2 - 0.1) * width
+    box_h = (torch.rand(k, generator=generator) * 1.2 - 0.1) * height
+    batch = torch.randint(0, n, (k,), generator=generator).double()
+    boxes = torch.stack([batch, centre_x - box_w / 2, centre_y - box_h / 2, centre_x + box_w / 2,
+                         centre_y + box_h / 2], dim=1)
+    return boxes.to(dtype)
+
+
+def opcheck_prroi_pool2d(features: torch.Tensor, rois: torch.Tensor) -> None:
+    """torch.library.opcheck of prroi_pool2d (float32, and float64 with gradients) and of its backward op on
+    `features` [N, C, H, W] and `rois` [K, 5] (float32, spatial scale 0.25), on their device."""
+    op = torch.ops.tracking.prroi_pool2d.default
+    torch.library.opcheck(op, (features, rois, 2, 3, 0.25))
+    torch.library.opcheck(op, (features.double().requires_grad_(), rois.double().requires_grad_(), 3, 3, 0.25))
+    out = op(features, rois, 2, 3, 0.25)
+    torch.library.opcheck(torch.ops.tracking._prroi_pool2d_backward.default,
+                          (torch.randn_like(out), features, rois, out, 2, 3, 0.25, True, True))

@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from _op_compare import random_boxes
 from conftest import requires_extension
 from tracking.ops import crop_and_resize
 from tracking.ops.reference import crop_and_resize as reference_crop_and_resize
@@ -38,19 +39,6 @@ def naive_crop_and_resize(images: torch.Tensor, boxes: torch.Tensor, out_h: int,
                         if 0 <= yy < height and 0 <= xx < width:
                             out[k, :, r, q] += wy * wx * img[int(b), :, yy, xx]
     return torch.from_numpy(out)
-
-
-def random_boxes(generator: torch.Generator, k: int, n: int, height: int, width: int,
-                 dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    """Boxes [K,5] inside, partly outside, fully outside, mirrored, tiny and zero-size."""
-    centre_x = torch.rand(k, generator=generator) * (width * 1.6) - 0.3 * width
-    centre_y = torch.rand(k, generator=generator) * (height * 1.6) - 0.3 * height
-    box_w = (torch.rand(k, generator=generator) * 1.2 - 0.1) * width
-    box_h = (torch.rand(k, generator=generator) * 1.2 - 0.1) * height
-    batch = torch.randint(0, n, (k,), generator=generator).double()
-    boxes = torch.stack([batch, centre_x - box_w / 2, centre_y - box_h / 2, centre_x + box_w / 2,
-                         centre_y + box_h / 2], dim=1)
-    return boxes.to(dtype)
 
 
 def special_boxes(height: int, width: int) -> torch.Tensor:

@@ -27,6 +27,8 @@ from _op_compare import (
     assert_crop_matches_reference,
     assert_prroi_matches_reference,
     eps,
+    random_boxes,
+    random_rois,
 )
 
 from tracking.ops import (
@@ -86,19 +88,6 @@ def to_device(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
 
 # ---- inputs ----
 
-def random_rois(g: torch.Generator, batch: int, count: int, height: int, width: int, scale: float,
-                dtype=torch.float64) -> torch.Tensor:
-    """[count, 5] rois in image coordinates, centres anywhere from well outside to inside the map (as in
-    tests/test_prroi_pool.py)."""
-    size_h, size_w = height / scale, width / scale
-    cx = (torch.rand(count, generator=g, dtype=dtype) * 1.6 - 0.3) * size_w
-    cy = (torch.rand(count, generator=g, dtype=dtype) * 1.6 - 0.3) * size_h
-    w = torch.rand(count, generator=g, dtype=dtype) * 0.7 * size_w + 0.05 / scale
-    h = torch.rand(count, generator=g, dtype=dtype) * 0.7 * size_h + 0.05 / scale
-    index = torch.randint(0, batch, (count,), generator=g).to(dtype)
-    return torch.stack([index, cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], 1)
-
-
 def special_rois(height: int, width: int, scale: float) -> torch.Tensor:
     """Zero-size, negative, far outside, partly outside, tiny and NaN rois (image coordinates)."""
     s = 1 / scale
@@ -111,18 +100,6 @@ def special_rois(height: int, width: int, scale: float) -> torch.Tensor:
         [1, float("nan"), 0, 3 * s, 3 * s],                               # NaN: NaN output, no gradient
         [0, 0, 0, width * s, height * s],                                 # the whole map
     ], dtype=torch.float64)
-
-
-def random_boxes(g: torch.Generator, k: int, n: int, height: int, width: int, dtype=torch.float64) -> torch.Tensor:
-    """Boxes [K,5] inside, partly outside, fully outside, mirrored, tiny and zero-size (as in
-    tests/test_crop_and_resize.py)."""
-    centre_x = torch.rand(k, generator=g) * (width * 1.6) - 0.3 * width
-    centre_y = torch.rand(k, generator=g) * (height * 1.6) - 0.3 * height
-    box_w = (torch.rand(k, generator=g) * 1.2 - 0.1) * width
-    box_h = (torch.rand(k, generator=g) * 1.2 - 0.1) * height
-    batch = torch.randint(0, n, (k,), generator=g).double()
-    return torch.stack([batch, centre_x - box_w / 2, centre_y - box_h / 2, centre_x + box_w / 2,
-                        centre_y + box_h / 2], dim=1).to(dtype)
 
 
 def special_boxes(height: int, width: int) -> torch.Tensor:

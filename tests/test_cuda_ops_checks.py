@@ -11,8 +11,8 @@ import os
 import pytest
 import torch
 from _op_compare import (assert_correlation_matches_reference, assert_crop_matches_reference,
-                         assert_prroi_matches_reference)
-from test_cuda_ops import PADDINGS, REASON, cuda_only, gen, random_boxes, random_rois, to_device
+                         assert_prroi_matches_reference, opcheck_prroi_pool2d, random_boxes, random_rois)
+from test_cuda_ops import PADDINGS, REASON, cuda_only, gen, to_device
 
 from tracking.ops import correlation, crop_and_resize, prroi_pool2d, set_debug_checks
 
@@ -61,13 +61,8 @@ def test_gradcheck_and_gradgradcheck_crop_and_resize(padding):
 
 def test_opcheck_prroi_pool2d():
     g = gen(4)
-    features, rois = to_device(torch.randn(2, 3, 7, 6, generator=g), random_rois(g, 2, 5, 7, 6, 0.25, torch.float32))
-    op = torch.ops.tracking.prroi_pool2d.default
-    torch.library.opcheck(op, (features, rois, 2, 3, 0.25))
-    torch.library.opcheck(op, (features.double().requires_grad_(), rois.double().requires_grad_(), 3, 3, 0.25))
-    out = op(features, rois, 2, 3, 0.25)
-    torch.library.opcheck(torch.ops.tracking._prroi_pool2d_backward.default,
-                          (torch.randn_like(out), features, rois, out, 2, 3, 0.25, True, True))
+    features, rois = torch.randn(2, 3, 7, 6, generator=g), random_rois(g, 2, 5, 7, 6, 0.25, torch.float32)
+    opcheck_prroi_pool2d(*to_device(features, rois))
 
 
 @pytest.mark.parametrize("requires_grad,params", [(False, ([1, 1], [5, 5], [1, 1], [0, 0], [1, 1])),

@@ -8,22 +8,11 @@ import sys
 
 import pytest
 import torch
+from _op_compare import opcheck_prroi_pool2d, random_rois
 from conftest import requires_extension
 
 from tracking.ops import PrRoIPool2D, prroi_pool2d
 from tracking.ops.reference import prroi_pool2d as reference_prroi_pool2d
-
-
-def random_rois(generator: torch.Generator, batch: int, count: int, height: int, width: int, scale: float,
-                dtype=torch.float64) -> torch.Tensor:
-    """[count, 5] rois in image coordinates, centres anywhere from well outside to inside the map."""
-    size_h, size_w = height / scale, width / scale
-    cx = (torch.rand(count, generator=generator, dtype=dtype) * 1.6 - 0.3) * size_w
-    cy = (torch.rand(count, generator=generator, dtype=dtype) * 1.6 - 0.3) * size_h
-    w = torch.rand(count, generator=generator, dtype=dtype) * 0.7 * size_w + 0.05 / scale
-    h = torch.rand(count, generator=generator, dtype=dtype) * 0.7 * size_h + 0.05 / scale
-    index = torch.randint(0, batch, (count,), generator=generator).to(dtype)
-    return torch.stack([index, cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], 1)
 
 
 def interpolate(plane: torch.Tensor, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -207,13 +196,7 @@ def test_gradcheck_features_and_roi_coordinates():
 def test_opcheck():
     g = torch.Generator().manual_seed(4)
     features = torch.randn(2, 3, 7, 6, generator=g)
-    rois = random_rois(g, 2, 5, 7, 6, 0.25, torch.float32)
-    op = torch.ops.tracking.prroi_pool2d.default
-    torch.library.opcheck(op, (features, rois, 2, 3, 0.25))
-    torch.library.opcheck(op, (features.double().requires_grad_(), rois.double().requires_grad_(), 3, 3, 0.25))
-    out = op(features, rois, 2, 3, 0.25)
-    torch.library.opcheck(torch.ops.tracking._prroi_pool2d_backward.default,
-                          (torch.randn_like(out), features, rois, out, 2, 3, 0.25, True, True))
+    opcheck_prroi_pool2d(features, random_rois(g, 2, 5, 7, 6, 0.25, torch.float32))
 
 
 @requires_extension
