@@ -9,7 +9,8 @@ frame, through the mirrored matrix), then grayscale (joint over the sample; cv2 
 planes) into uint8 CHW RGB planes (crop_planes). render_batch makes the raw batch of loaders.samples: those
 uint8 crops plus each frame's brightness factor; brightness x factor, clip to [0, 1] and ImageNet normalisation
 come later, in the consumer's process (loaders.normalize.normalize_batch), on the CPU as one cv2.LUT per
-channel through normalisation_table (the values of tracking.ops.normalize_images, bit for bit).
+channel through loaders.normalize.normalisation_tables (the values of tracking.ops.normalize_images, bit for
+bit).
 
 Bad data: a frame that is missing or does not decode cleanly (decode_frame: e.g. a JPEG with damaged
 entropy-coded data) raises FrameDecodeError naming the file; the sample is then replaced deterministically
@@ -25,16 +26,12 @@ import torch
 
 from tracking.data import geometry
 from tracking.data.processing import BatchField, FrameSet, SampleRecord
-from tracking.ops.normalize import normalize_images
 
 from .crop_windows import executable_window
+from .normalize import normalize_images_lut
 from .private_api import shared_empty
 from .window_decode import decode_window, replicate_border
 from .samples import EpochRecords, brightness_field, collate_records, sample_tensors
-
-#: The 256 uint8 levels, as RGB "images" [3, 1, 256] for normalize_images.
-_LEVELS = torch.arange(256, dtype=torch.uint8).expand(3, 1, 256)
-
 
 def crop_frame(image: np.ndarray, window: np.ndarray, output_size: int, padding: str) -> np.ndarray:
     """The window (x1y1x2y2, frame coordinates) of an HxWx3 image resampled to output_size^2 (uint8);
@@ -55,20 +52,6 @@ def crop_frame(image: np.ndarray, window: np.ndarray, output_size: int, padding:
                           borderMode=border, borderValue=(0, 0, 0))
 
 
-def normalisation_tables(brightness: float | np.ndarray | torch.Tensor) -> np.ndarray:
-    """[..., 3, 256] float32 for brightness factors of shape [...]: the normalised value of each uint8 level per
-    RGB channel, (clip(level * brightness / 255, 0, 1) - mean) / std, i.e. tracking.ops.normalize_images with
-    `brightness` applied to the 256 levels (the one definition of the normalisation; evaluated in float32)."""
-    factors = brightness if isinstance(brightness, torch.Tensor) else torch.as_tensor(brightness, dtype=torch.float64)
-    levels = _LEVELS.expand(*factors.shape, 3, 1, 256)
-    return normalize_images(levels, brightness=factors).reshape(*factors.shape, 3, 256).numpy()
-
-
-def normalisation_table(brightness: float) -> np.ndarray:
-    """[3, 256] float32: normalisation_tables of one brightness factor."""
-    return np.ascontiguousarray(normalisation_tables(brightness))
-
-
 def crop_planes(crop: np.ndarray, grayscale: bool, out: np.ndarray | None = None) -> np.ndarray:
     """uint8 HxWx3 BGR crop -> uint8 3xHxW RGB planes (grayscale: cv2 BGR2GRAY in all three), written into
     `out` when given."""
@@ -87,25 +70,6 @@ def crop_planes(crop: np.ndarray, grayscale: bool, out: np.ndarray | None = None
         if not np.shares_memory(planes[0], out[2]):  # an OpenCV whose split allocates its own planes
             out[2], out[1], out[0] = planes
     return out
-
-
-def normalise_planes(planes: np.ndarray, table: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """uint8 3xHxW RGB planes -> float32 3xHxW through `table` [3, 256] (normalisation_table), one cv2.LUT per
-    channel (the same float32 values as the per-pixel arithmetic, ~5x faster on the CPU)."""
-    import cv2
-
-    if out is None:
-        out = np.empty(planes.shape, dtype=np.float32)
-    for channel in range(3):
-        cv2.LUT(planes[channel], table[channel], dst=out[channel])
-    return out
-
-
-def finish_crop(crop: np.ndarray, grayscale: bool, brightness: float, out: np.ndarray | None = None) -> np.ndarray:
-    """uint8 HxWx3 BGR crop -> normalised float32 3xHxW RGB (grayscale, brightness, clip, ImageNet norm),
-    written into `out` when given: crop_planes then normalise_planes (the two halves the workers and the
-    consumer now run)."""
-    return normalise_planes(crop_planes(crop, grayscale), normalisation_table(brightness), out=out)
 
 
 def render_frames(frames: FrameSet, record: SampleRecord, out: np.ndarray, reduce: bool = False) -> None:
@@ -133,12 +97,10 @@ def render_record(record: SampleRecord, fields: Mapping[str, BatchField], reduce
     FrameDecodeError on unreadable frames."""
     size, sample = record.output_size, {}
     for key, frames in (("train_images", record.train), ("test_images", record.test)):
-        planes = np.empty((len(frames.paths), 3, size, size), dtype=np.uint8)
-        render_frames(frames, record, planes, reduce=reduce)
-        table, images = normalisation_table(frames.brightness), torch.empty(planes.shape, dtype=torch.float32)
-        for i in range(len(planes)):
-            normalise_planes(planes[i], table, out=images[i].numpy())
-        sample[key] = images
+        planes = torch.empty((len(frames.paths), 1, 3, size, size), dtype=torch.uint8)
+        render_frames(frames, record, planes[:, 0].numpy(), reduce=reduce)
+        brightness = torch.full((len(frames.paths), 1), frames.brightness, dtype=torch.float64)
+        sample[key] = normalize_images_lut(planes, brightness)[:, 0]
     return {**sample, **sample_tensors(record, fields)}
 
 

@@ -104,7 +104,7 @@ def test_brightness_equals_the_loaders_old_table_bit_for_bit():
     for i in range(3):
         for j in range(4):
             np.testing.assert_array_equal(out[i, j].reshape(3, 256).numpy(), _old_loader_table(factors[i * 4 + j]))
-    from loaders.opencv_render import normalisation_table, normalisation_tables
+    from loaders.normalize import normalisation_table, normalisation_tables
 
     np.testing.assert_array_equal(normalisation_table(1.17), _old_loader_table(1.17))
     np.testing.assert_array_equal(normalisation_tables(table), out.reshape(3, 4, 3, 256).numpy())

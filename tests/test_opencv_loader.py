@@ -218,14 +218,16 @@ def test_real_sequence_through_the_generic_dataset_and_the_loader():
 
 @pytest.mark.parametrize("grayscale", [False, True])
 def test_colour_pipeline_equals_the_per_pixel_formula(grayscale):
-    from loaders.opencv_render import finish_crop
+    from loaders.normalize import normalisation_table, normalise_planes
+    from loaders.opencv_render import crop_planes
 
     crop = np.random.default_rng(1).integers(0, 256, (30, 20, 3), dtype=np.uint8)
     source = np.repeat(cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)[:, :, None], 3, 2) if grayscale else crop
     values = np.clip(source.astype(np.float32) * np.float32(1.17 / 255), 0, 1)
     expected = ((values - np.float32(IMAGENET_MEAN)) / np.float32(IMAGENET_STD)).transpose(2, 0, 1)
     bgr = np.ascontiguousarray(crop[:, :, ::-1])  # the loader works in OpenCV's channel order
-    np.testing.assert_array_equal(finish_crop(bgr, grayscale, 1.17), expected)
+    rendered = normalise_planes(crop_planes(bgr, grayscale), normalisation_table(1.17))  # worker, then consumer
+    np.testing.assert_array_equal(rendered, expected)
 
 
 @dataclass(frozen=True)

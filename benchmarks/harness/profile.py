@@ -37,7 +37,8 @@ def profile_opencv(sampler, processing, samples: int, batch_size: int, reduce: b
     the JPEG header, then only the region the crop reads, DCT-reduced when `reduce`), warpAffine (crop_frame), planes (uint8 RGB
     planes, grayscale: the worker's last step), normalise (brightness + ImageNet normalisation, one cv2.LUT
     per channel: done by the consumer's process since batches travel as uint8) and collate."""
-    from loaders.opencv_render import crop_frame, crop_planes, normalisation_table, normalise_planes, render_record
+    from loaders.normalize import normalisation_table, normalise_planes
+    from loaders.opencv_render import crop_frame, crop_planes, render_record
     from loaders.samples import collate_records
     from loaders.window_decode import decode_window
     from tracking.data import geometry

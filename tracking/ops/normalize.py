@@ -10,7 +10,7 @@ With a per-image ``brightness`` factor (the loaders' brightness jitter) the resu
 ``(clamp(images * float(brightness / 255), 0, 1) - mean) / std``: the factor ``brightness / 255`` is computed in
 float64 and rounded once to the images' dtype, then multiply, clamp, subtract, divide, each rounded in that
 dtype. This is the one definition of the loaders' normalisation: the OpenCV backend's per-level table
-(loaders.opencv_render.normalisation_table) is this function applied to the 256 uint8 levels, and
+(loaders.normalize.normalisation_table) is this function applied to the 256 uint8 levels, and
 loaders.normalize.normalize_batch uses it on CUDA, so both give the same float32 values.
 """
 
